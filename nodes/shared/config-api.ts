@@ -1,0 +1,25 @@
+/**
+ * What a cara-config node offers the flow nodes that use it. Flow nodes depend on this
+ * interface only, never on the config node's implementation.
+ */
+import type { Node, NodeAPI, NodeStatus } from 'node-red';
+import type { CaraClient } from '../../src/client';
+import { CaraError } from '../../src/errors';
+
+export interface CaraConfigNode extends Node {
+  /** The ready client; rejects with the deploy-time error (bad certificate, bad URL). */
+  client(): Promise<CaraClient>;
+  /** Calls `listener` now and on each change of the connection/token state; returns the unsubscribe. */
+  subscribeStatus(listener: (status: NodeStatus) => void): () => void;
+}
+
+/** Finds the config node a flow node points at, or explains what is missing. */
+export function findConfigNode(RED: NodeAPI, id: string | undefined): CaraConfigNode | CaraError {
+  const node = id ? (RED.nodes.getNode(id) as CaraConfigNode | null) : null;
+  if (!node || typeof node.client !== 'function') {
+    return new CaraError('CARA_CONFIG', 'no CARA connection configured; select a cara-config node in this node\'s settings', {
+      property: 'config',
+    });
+  }
+  return node;
+}
