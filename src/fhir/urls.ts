@@ -1,0 +1,116 @@
+/**
+ * Validation of everything that goes into a vault URL, and URL building.
+ *
+ * Each path segment is checked against a strict pattern BEFORE a URL is built, so that
+ * `../`, `?`, `#`, `%2F`, spaces, URNs or unicode never reach the server as path; query
+ * values go through URLSearchParams.
+ */
+import { CaraError, inputError } from '../errors';
+import type { FhirQuery } from './types';
+
+export const PARTITION_PATTERN = /^[A-Za-z0-9_-]{1,200}$/;
+export const RESOURCE_TYPE_PATTERN = /^[A-Z][A-Za-z]{0,63}$/;
+export const ID_PATTERN = /^[A-Za-z0-9.-]{1,64}$/;
+export const OPERATION_PATTERN = /^\$?[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/** A short, printable rendering of a rejected value for messages (never the whole input). */
+function shown(value: unknown): string {
+  if (typeof value !== 'string') return value === undefined ? 'is missing' : `is a ${typeof value}, not a string`;
+  if (value === '') return 'is empty';
+  const printable = JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  return `${printable} is not allowed`;
+}
+
+function check(value: unknown, pattern: RegExp, property: string, expected: string): string {
+  // '.' and '..' match the id pattern but would walk the URL path.
+  if (typeof value !== 'string' || !pattern.test(value) || value === '.' || value === '..') {
+    throw inputError(property, shown(value), expected);
+  }
+  return value;
+}
+
+export function validatePartition(value: unknown, property = 'partition'): string {
+  return check(value, PARTITION_PATTERN, property, 'a vault partition name: letters, digits, "_" or "-", 1 to 200 characters (the Account URN without "urn:cara:account:")');
+}
+
+export function validateResourceType(value: unknown, property = 'resourceType'): string {
+  return check(value, RESOURCE_TYPE_PATTERN, property, 'a FHIR resource type such as "Observation" (a capitalised name of letters)');
+}
+
+export function validateId(value: unknown, property = 'id'): string {
+  return check(value, ID_PATTERN, property, 'a FHIR id: letters, digits, "-" or ".", 1 to 64 characters');
+}
+
+export function validateVersionId(value: unknown, property = 'versionId'): string {
+  return check(value, ID_PATTERN, property, 'a FHIR version id: letters, digits, "-" or ".", 1 to 64 characters');
+}
+
+/** '$everything' or 'everything' -> '$everything'. */
+export function normalizeOperation(value: unknown, property = 'operation'): string {
+  const op = check(value, OPERATION_PATTERN, property, 'an operation name such as "$everything" or "everything" (a letter, then letters, digits, "_" or "-")');
+  return op.startsWith('$') ? op : `$${op}`;
+}
+
+function scalar(value: unknown, property: string): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'boolean') return String(value);
+  throw inputError(property, `has a value of type ${value === null ? 'null' : typeof value}`, 'strings, numbers or booleans (or arrays of them)');
+}
+
+/**
+ * Search parameters -> URLSearchParams. A string is parsed (a leading '?' is ignored) and
+ * re-encoded, so that it cannot smuggle a '#' or raw spaces into the URL; an object's array
+ * values repeat the parameter (`code=a&code=b`, which FHIR reads as AND).
+ * In a string, '+' means a space (form encoding, as HAPI reads it too): write %2B for a
+ * literal plus (e.g. a time zone), or pass the query as an object.
+ */
+export function toSearchParams(query: FhirQuery | undefined, property = 'query'): URLSearchParams {
+  if (query === undefined || query === null) return new URLSearchParams();
+  if (typeof query === 'string') {
+    const text = query.trim().replace(/^\?/, '');
+    if (text.includes('#')) throw inputError(property, 'contains "#"', 'a query string such as "status=active&_count=50" (encode "#" as %23)');
+    return new URLSearchParams(text);
+  }
+  if (typeof query !== 'object' || Array.isArray(query)) {
+    throw inputError(property, `is a ${Array.isArray(query) ? 'array' : typeof query}`, 'a query string or an object of search parameters');
+  }
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (name === '') throw inputError(property, 'has an empty parameter name', 'search parameter names such as "status" or "_count"');
+    if (value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) params.append(name, scalar(item, `${property}.${name}`));
+  }
+  return params;
+}
+
+/** The configured FHIR base (e.g. https://ws-fhir-mtls.cara.ch/fhir), without trailing '/'. */
+export function normalizeBaseUrl(baseUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new CaraError('CARA_CONFIG', `the FHIR base URL "${baseUrl}" is not a URL; expected e.g. https://ws-fhir-mtls.cara.ch/fhir`, {
+      property: 'fhirBaseUrl',
+    });
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || url.username || url.password) {
+    throw new CaraError('CARA_CONFIG', 'the FHIR base URL must be an https URL without query, fragment or credentials; expected e.g. https://ws-fhir-mtls.cara.ch/fhir', {
+      property: 'fhirBaseUrl',
+    });
+  }
+  url.pathname = url.pathname.replace(/\/+$/, '');
+  return url;
+}
+
+/**
+ * `${base}/${partition}/${segments...}?${params}`. Segments must already be validated;
+ * they are joined as they are (validated segments need no encoding; `$` is legal in paths).
+ */
+export function vaultUrl(base: URL, partition: string, segments: string[], params?: URLSearchParams): URL {
+  const url = new URL(base.href);
+  url.pathname = [base.pathname.replace(/\/+$/, ''), partition, ...segments].join('/');
+  const search = params?.toString() ?? '';
+  url.search = search ? `?${search}` : '';
+  return url;
+}
