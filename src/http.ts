@@ -77,8 +77,18 @@ export function toNetworkError(err: unknown, req: Pick<HttpRequest, 'method' | '
   const tlsHint = /certificate|alert|handshake|self.signed|verify/i.test(reason)
     ? ' (TLS: check the client certificate and the CA certificates trusted for this server)'
     : '';
+  // Over TLS 1.3 a server that refuses our client certificate just closes the fresh connection:
+  // undici sees "other side closed" before a single byte. Say so, or the user chases a network fault.
+  const closedBeforeAnswer = code === 'UND_ERR_SOCKET' && socketBytesRead(err) === 0
+    ? ' (closed before any answer: if this repeats, the server may refuse the client certificate)'
+    : '';
   const retryable = (code !== undefined && NETWORK_ERROR_CODES.has(code)) || (cause !== undefined && NETWORK_ERROR_CODES.has(cause));
-  return new CaraError('CARA_NETWORK', `${where} failed: ${reason}${tlsHint}`, { retryable: retryable && !tlsHint, cause: err });
+  return new CaraError('CARA_NETWORK', `${where} failed: ${reason}${tlsHint}${closedBeforeAnswer}`, { retryable: retryable && !tlsHint, cause: err });
+}
+
+function socketBytesRead(err: unknown): number | undefined {
+  const bytesRead = (err as { socket?: { bytesRead?: unknown } } | null)?.socket?.bytesRead;
+  return typeof bytesRead === 'number' ? bytesRead : undefined;
 }
 
 export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
