@@ -15,3 +15,10 @@ function copyAssets(dir) {
   }
 }
 copyAssets(source);
+
+// Node-RED looks for icons only in an `icons` folder beside each node's .js file.
+for (const type of readdirSync(source)) {
+  if (type.startsWith('cara-') && statSync(join(source, type)).isDirectory()) {
+    cpSync(join(source, 'icons'), join(target, type, 'icons'), { recursive: true });
+  }
+}

@@ -21,6 +21,8 @@ export interface TlsSettings {
   certificate?: CertificateSource;
   /** Extra CA certificates (PEM), trusted in addition to the system's. */
   extraCa?: Array<string | Buffer>;
+  /** Files holding more extra CA certificates (PEM), read at load time. */
+  extraCaFiles?: string[];
 }
 
 export interface CertificateInfo {
@@ -141,7 +143,8 @@ function validateCa(extraCa: Array<string | Buffer>): void {
 
 /** Loads and checks the material once, at deploy, so a bad file is reported there, not per message. */
 export async function loadClientTls(settings: TlsSettings, now: Date = new Date()): Promise<ClientTls> {
-  const extraCa = settings.extraCa ?? [];
+  const caFromFiles = await Promise.all((settings.extraCaFiles ?? []).map((path) => readMaterial(path, 'CA certificate')));
+  const extraCa = [...(settings.extraCa ?? []), ...caFromFiles];
   validateCa(extraCa);
   const ca = extraCa.length > 0 ? [...rootCertificates, ...extraCa.map(String)] : undefined;
   const base = { minVersion: 'TLSv1.2' as const, ...(ca ? { ca } : {}) };

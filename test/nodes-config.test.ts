@@ -4,7 +4,7 @@
  * that leaves nothing running.
  */
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import type { Node, NodeStatus } from 'node-red';
@@ -112,6 +112,27 @@ describe('cara-config node (real Node-RED, real IAM over mTLS)', function () {
         assert.equal((msg.error as { code?: string }).code, 'CARA_CERTIFICATE');
       });
     }
+
+    it('trusts extra CA certificates read from a file (caPath), as the examples do with ${CARA_SANDBOX_CA}', async function () {
+      const { flow, credentials, setup } = flowWith(platform, { certificate: 'pem-file' });
+      const caPath = `${platform.dir}/sandbox-ca.pem`;
+      writeFileSync(caPath, platform.pki.ca.certPem);
+      setup.node.caPath = caPath;
+      // Without the inline CA, only the file can make the IAM's certificate trusted.
+      delete (credentials as Record<string, Record<string, string>>)[setup.node.id]?.caPem;
+      await loadFlow(flow, credentials);
+      const out = collect('out');
+      inject('token');
+      const msg = await out.next();
+      assert.equal(typeof msg.payload, 'string');
+    });
+
+    it('reports a CA file that cannot be read', async function () {
+      const { flow, credentials, setup } = flowWith(platform, { certificate: 'pem' });
+      setup.node.caPath = `${platform.dir}/missing-ca.pem`;
+      await loadFlow(flow, credentials);
+      await assert.rejects((node('cara-config-1') as CaraConfigNode).client(), /cannot read the CA certificate file .*ENOENT/);
+    });
 
     it('reports a certificate file that cannot be read', async function () {
       const { flow, credentials, setup } = flowWith(platform, { certificate: 'pkcs12-file' });

@@ -12,7 +12,7 @@ import type { TokenState } from '../../src/token';
 import { daysUntilExpiry, expiresSoon } from '../../src/tls';
 import type { CaraConfigNode } from '../shared/config-api';
 import { toCaraError } from '../shared/input-handler';
-import { failed, idle, ok, warning, working } from '../shared/status';
+import { failed, idle, ok, shortReason, warning, working } from '../shared/status';
 import {
   PRESETS,
   readSettings,
@@ -41,13 +41,6 @@ function clockTime(epochMs: number): string {
  * The gist of a failure for a 40-character status: the OAuth error code or the network
  * reason, not the endpoint URL every message starts with. The full text goes to the log.
  */
-function statusReason(message: string): string {
-  const oauth = /\((\d{3}) ([a-z_]+)\b/.exec(message);
-  if (oauth) return `${oauth[2]} (${oauth[1]})`;
-  const network = /\bfailed: (.+)$/.exec(message);
-  return network?.[1] ?? message;
-}
-
 export = function (RED: NodeAPI): void {
   const t: Translate = (key, params) => RED._(key, params);
 
@@ -65,7 +58,7 @@ export = function (RED: NodeAPI): void {
       }
       case 'failing':
         // A still-valid token is being served: degraded (yellow), not down (red).
-        return state.expiresAt !== undefined ? warning(statusReason(state.reason)) : failed(statusReason(state.reason));
+        return state.expiresAt !== undefined ? warning(shortReason(state.reason)) : failed(shortReason(state.reason));
     }
   }
 

@@ -32,6 +32,8 @@ export interface CaraConfigDefinition {
   certPath?: string;
   keyPath?: string;
   pfxPath?: string;
+  /** A file of extra CA certificates (PEM), e.g. the sandbox CA. */
+  caPath?: string;
   tlsConfig?: string;
   timeout?: string | number;
   verifyTokens?: boolean;
@@ -221,7 +223,8 @@ export function readSettings(
   const { certificate, ca } = certificateSource(t, def, credentials, options, warnings);
   if (!certificate) warnings.push(t('cara-config.warn.noCertificate'));
   const extraCa = [text(credentials.caPem), text(ca)].filter((pem) => pem.length > 0);
-  const tls: TlsSettings = { certificate, ...(extraCa.length > 0 ? { extraCa } : {}) };
+  const caPath = text(def.caPath);
+  const tls: TlsSettings = { certificate, ...(extraCa.length > 0 ? { extraCa } : {}), ...(caPath ? { extraCaFiles: [caPath] } : {}) };
 
   const settings: CaraClientSettings = {
     clientId,

@@ -53,10 +53,6 @@ function describeToken(token: AccessToken, claims: Record<string, unknown> | und
   };
 }
 
-/** A config with verification on checks each token it hands out (a readable flag, not part of the contract). */
-function wantsVerification(config: CaraConfigNode): boolean {
-  return (config as CaraConfigNode & { verifyTokens?: unknown }).verifyTokens === true;
-}
 
 export = function (RED: NodeAPI): void {
   function CaraToken(this: Node, def: CaraTokenDef): void {
@@ -96,7 +92,7 @@ export = function (RED: NodeAPI): void {
     }
 
     async function handOut(client: CaraClient, msg: NodeMessage, token: AccessToken): Promise<void> {
-      const claims = wantsVerification(config as CaraConfigNode) ? (await client.verify(token.value)).claims : token.claims;
+      const claims = (config as CaraConfigNode).verifyTokens ? (await client.verify(token.value)).claims : token.claims;
       setMessageProperty(RED, msg, property, token.value);
       (msg as NodeMessage & { token?: TokenDescription }).token = describeToken(token, claims as Record<string, unknown> | undefined, Date.now());
       if (def.setAuthorizationHeader) {

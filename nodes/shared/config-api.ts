@@ -9,6 +9,8 @@ import { CaraError } from '../../src/errors';
 export interface CaraConfigNode extends Node {
   /** The ready client; rejects with the deploy-time error (bad certificate, bad URL). */
   client(): Promise<CaraClient>;
+  /** Whether tokens are verified against the IAM's keys before they are handed out. */
+  readonly verifyTokens: boolean;
   /** Calls `listener` now and on each change of the connection/token state; returns the unsubscribe. */
   subscribeStatus(listener: (status: NodeStatus) => void): () => void;
 }

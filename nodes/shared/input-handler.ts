@@ -5,7 +5,7 @@
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { CaraError, isCaraError } from '../../src/errors';
 import { redact } from '../../src/redact';
-import { failed, working } from './status';
+import { errorStatusText, failed, working } from './status';
 
 type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
 type Done = (err?: Error) => void;
@@ -53,7 +53,7 @@ export function onInput(
         inFlight -= 1;
         const err = toCaraError(thrown);
         annotateForCatch(msg, err);
-        node.status(failed(err.message));
+        node.status(failed(errorStatusText(err)));
         done(err);
       });
   });
