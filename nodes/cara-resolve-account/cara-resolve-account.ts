@@ -1,0 +1,122 @@
+/**
+ * cara-resolve-account: MPI-ID -> Account URN and vault partition (AIM). A thin adapter:
+ * reads the MPI-ID from its TypedInput, asks the config's AimClient, writes the answer on msg.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
+import { findConfigNode } from '../shared/config-api';
+import { onInput } from '../shared/input-handler';
+import { idle, ok } from '../shared/status';
+import { evaluateTyped, setMessageProperty } from '../shared/typed-input';
+import { CaraError, isCaraError } from '../../src/errors';
+import { normalizeMpiId } from '../../src/mpi-id';
+import type { AccountResolution, AimClient } from '../../src/aim';
+
+interface ResolveAccountNodeDef extends NodeDef {
+  config: string;
+  /** TypedInput of the MPI-ID; default msg.payload. */
+  mpiId?: string;
+  mpiIdType?: string;
+  /** Where the answer goes (msg property paths). */
+  accountUrnProperty?: string;
+  partitionProperty?: string;
+  /** Seconds a resolution is reused; 0 = ask AIM for every message. */
+  cacheTtl?: number | string;
+  /** What an unknown patient does: fail the message, or leave by the second output. */
+  unknownPatient?: 'error' | 'output2';
+}
+
+const DEFAULT_CACHE_TTL_SECONDS = 300;
+
+/** A property path must name a msg property; an empty field falls back to the default. */
+function propertyPath(value: string | undefined, fallback: string): string {
+  const trimmed = (value ?? '').trim().replace(/^msg\./, '');
+  return trimmed === '' ? fallback : trimmed;
+}
+
+function cacheTtlMs(value: number | string | undefined): number {
+  if (value === undefined || value === '') return DEFAULT_CACHE_TTL_SECONDS * 1000;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new CaraError('CARA_CONFIG', `cache TTL "${String(value)}" is not valid; expected a number of seconds (0 = no cache)`, {
+      property: 'cacheTtl',
+    });
+  }
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * The node's cache TTL is passed to the config's AimClient as the oldest answer it may reuse
+ * (0 = always ask AIM), so that nodes sharing a config share one cache but keep their own TTL.
+ */
+type ResolveWithMaxAge = (mpiId: string, options?: { maxAgeMs?: number }) => Promise<AccountResolution>;
+function resolveWithMaxAge(aim: AimClient, mpiIdUrn: string, maxAgeMs: number): Promise<AccountResolution> {
+  return (aim.resolve as ResolveWithMaxAge).call(aim, mpiIdUrn, { maxAgeMs });
+}
+
+export = function (RED: NodeAPI): void {
+  function setUp(node: Node, def: ResolveAccountNodeDef): void {
+    const mpiIdSetting = { value: def.mpiId ?? 'payload', type: def.mpiIdType || 'msg' };
+    const accountUrnProperty = propertyPath(def.accountUrnProperty, 'accountUrn');
+    const partitionProperty = propertyPath(def.partitionProperty, 'partition');
+    const routeUnknown = def.unknownPatient === 'output2';
+    const mpiIdLabel = mpiIdSetting.type === 'msg' ? `msg.${mpiIdSetting.value}` : 'MPI-ID';
+
+    let settingsError: CaraError | undefined;
+    let maxAgeMs = 0;
+    try {
+      maxAgeMs = cacheTtlMs(def.cacheTtl);
+    } catch (err) {
+      settingsError = err as CaraError;
+    }
+
+    const config = findConfigNode(RED, def.config);
+    let resting: NodeStatus = idle();
+    let unsubscribe: (() => void) | undefined;
+    if (isCaraError(config)) {
+      settingsError ??= config;
+    } else {
+      unsubscribe = config.subscribeStatus((status) => {
+        resting = status;
+        node.status(status);
+      });
+    }
+    if (settingsError) node.status({ fill: 'red', shape: 'ring', text: RED._('cara-resolve-account.status.notConfigured') });
+
+    onInput(
+      node,
+      RED._('cara-resolve-account.status.resolving'),
+      async ({ msg, send }) => {
+        if (settingsError) throw settingsError;
+        if (isCaraError(config)) throw config;
+        const raw = await evaluateTyped(RED, node, msg, mpiIdSetting);
+        const mpiIdUrn = normalizeMpiId(raw, mpiIdLabel);
+        const client = await config.client();
+        try {
+          const resolution = await resolveWithMaxAge(client.aim, mpiIdUrn, maxAgeMs);
+          setMessageProperty(RED, msg, accountUrnProperty, resolution.accountUrn);
+          setMessageProperty(RED, msg, partitionProperty, resolution.partition);
+          send(routeUnknown ? [msg, null] : msg);
+          return ok(resolution.cached ? RED._('cara-resolve-account.status.cached') : RED._('cara-resolve-account.status.resolved'));
+        } catch (err) {
+          if (!routeUnknown || !isCaraError(err) || err.code !== 'CARA_UNKNOWN_PATIENT') throw err;
+          const unknown = msg as NodeMessage;
+          unknown.statusCode = err.statusCode ?? 404;
+          unknown.error = { message: err.message, code: err.code };
+          send([null, unknown]);
+          return ok(RED._('cara-resolve-account.status.unknown'));
+        }
+      },
+      () => resting,
+    );
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      unsubscribe?.();
+      done();
+    });
+  }
+  function CaraResolveAccountNode(this: Node, def: ResolveAccountNodeDef): void {
+    RED.nodes.createNode(this, def);
+    setUp(this, def);
+  }
+  RED.nodes.registerType('cara-resolve-account', CaraResolveAccountNode);
+};
