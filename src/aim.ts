@@ -50,7 +50,12 @@ export function partitionFromAccountUrn(accountUrn: string): string {
 interface CacheEntry {
   accountUrn: string;
   partition: string;
-  expiresAt: number;
+  storedAt: number;
+}
+
+export interface ResolveOptions {
+  /** The oldest cached answer this caller accepts, ms; 0 = always ask AIM. Default: the client's TTL. */
+  maxAgeMs?: number;
 }
 
 export class AimClient {
@@ -60,6 +65,8 @@ export class AimClient {
   private readonly maxEntries: number;
   private readonly now: () => number;
   private readonly cache = new Map<string, CacheEntry>();
+  /** How long entries are kept: the longest age any caller has accepted. */
+  private retentionMs: number;
   private readonly inFlight = new Map<string, Promise<AccountResolution>>();
 
   constructor(o: AimClientOptions) {
@@ -72,16 +79,20 @@ export class AimClient {
       });
     }
     this.ttlMs = Math.max(0, o.cacheTtlMs ?? 300_000);
+    this.retentionMs = this.ttlMs;
     this.maxEntries = Math.max(1, o.cacheMaxEntries ?? 10_000);
     this.now = o.now ?? Date.now;
   }
 
   /** `mpiId` in URN or `<oid>/<extension>` form; CARA_INPUT (nothing sent) when malformed. */
-  async resolve(mpiId: string): Promise<AccountResolution> {
+  async resolve(mpiId: string, options: ResolveOptions = {}): Promise<AccountResolution> {
     const mpiIdUrn = normalizeMpiId(mpiId, 'mpiId');
-    const hit = this.fromCache(mpiIdUrn);
+    const maxAgeMs = Math.max(0, options.maxAgeMs ?? this.ttlMs);
+    // Nodes sharing one config may want different ages: keep answers as long as anyone wants them.
+    this.retentionMs = Math.max(this.retentionMs, maxAgeMs);
+    const hit = this.fromCache(mpiIdUrn, maxAgeMs);
     if (hit) return hit;
-    const pending = this.inFlight.get(mpiIdUrn);
+    const pending = maxAgeMs > 0 ? this.inFlight.get(mpiIdUrn) : undefined;
     if (pending) return pending;
     const lookup = this.lookup(mpiIdUrn).finally(() => this.inFlight.delete(mpiIdUrn));
     this.inFlight.set(mpiIdUrn, lookup);
@@ -92,24 +103,29 @@ export class AimClient {
     this.cache.clear();
   }
 
-  private fromCache(mpiIdUrn: string): AccountResolution | undefined {
+  private fromCache(mpiIdUrn: string, maxAgeMs: number): AccountResolution | undefined {
     const entry = this.cache.get(mpiIdUrn);
     if (!entry) return undefined;
+    const age = this.now() - entry.storedAt;
+    if (age >= this.retentionMs) {
+      this.cache.delete(mpiIdUrn);
+      return undefined;
+    }
+    if (age >= maxAgeMs) return undefined;
     this.cache.delete(mpiIdUrn);
-    if (entry.expiresAt <= this.now()) return undefined;
     this.cache.set(mpiIdUrn, entry); // re-insert: most recently used goes last
     return { mpiIdUrn, accountUrn: entry.accountUrn, partition: entry.partition, cached: true };
   }
 
   private remember(mpiIdUrn: string, accountUrn: string, partition: string): void {
-    if (this.ttlMs === 0) return;
+    if (this.retentionMs === 0) return;
     this.cache.delete(mpiIdUrn);
     while (this.cache.size >= this.maxEntries) {
       const oldest = this.cache.keys().next().value;
       if (oldest === undefined) break;
       this.cache.delete(oldest);
     }
-    this.cache.set(mpiIdUrn, { accountUrn, partition, expiresAt: this.now() + this.ttlMs });
+    this.cache.set(mpiIdUrn, { accountUrn, partition, storedAt: this.now() });
   }
 
   private async lookup(mpiIdUrn: string): Promise<AccountResolution> {

@@ -9,7 +9,6 @@ import { idle, ok } from '../shared/status';
 import { evaluateTyped, setMessageProperty } from '../shared/typed-input';
 import { CaraError, isCaraError } from '../../src/errors';
 import { normalizeMpiId } from '../../src/mpi-id';
-import type { AccountResolution, AimClient } from '../../src/aim';
 
 interface ResolveAccountNodeDef extends NodeDef {
   config: string;
@@ -42,15 +41,6 @@ function cacheTtlMs(value: number | string | undefined): number {
     });
   }
   return Math.round(seconds * 1000);
-}
-
-/**
- * The node's cache TTL is passed to the config's AimClient as the oldest answer it may reuse
- * (0 = always ask AIM), so that nodes sharing a config share one cache but keep their own TTL.
- */
-type ResolveWithMaxAge = (mpiId: string, options?: { maxAgeMs?: number }) => Promise<AccountResolution>;
-function resolveWithMaxAge(aim: AimClient, mpiIdUrn: string, maxAgeMs: number): Promise<AccountResolution> {
-  return (aim.resolve as ResolveWithMaxAge).call(aim, mpiIdUrn, { maxAgeMs });
 }
 
 export = function (RED: NodeAPI): void {
@@ -92,7 +82,8 @@ export = function (RED: NodeAPI): void {
         const mpiIdUrn = normalizeMpiId(raw, mpiIdLabel);
         const client = await config.client();
         try {
-          const resolution = await resolveWithMaxAge(client.aim, mpiIdUrn, maxAgeMs);
+          // The node's TTL is the oldest answer it accepts: nodes sharing a config share one cache.
+          const resolution = await client.aim.resolve(mpiIdUrn, { maxAgeMs });
           setMessageProperty(RED, msg, accountUrnProperty, resolution.accountUrn);
           setMessageProperty(RED, msg, partitionProperty, resolution.partition);
           send(routeUnknown ? [msg, null] : msg);
