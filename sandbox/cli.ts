@@ -1,14 +1,30 @@
 /**
  * `npm run sandbox`: the local CARA platform alone, for use from any Node-RED.
- * Faults for demos come from the environment: SANDBOX_LATENCY_MS, SANDBOX_ERROR_RATE (0..1).
+ * Faults for demos come from the environment: SANDBOX_LATENCY_MS, and shares of requests (0..1)
+ * SANDBOX_ERROR_RATE (503), SANDBOX_RATE_LIMIT_RATE (429 + Retry-After: SANDBOX_RETRY_AFTER s),
+ * SANDBOX_DROP_RATE (connection dropped).
  */
 import { startSandbox, SANDBOX_CLIENTS, type RunningSandbox } from './index';
 import type { FaultSettings } from './faults';
 
-function faultsFromEnv(): FaultSettings {
-  const latencyMs = Number(process.env.SANDBOX_LATENCY_MS ?? 0);
-  const errorRate = Number(process.env.SANDBOX_ERROR_RATE ?? 0);
-  return { ...(latencyMs > 0 ? { latencyMs } : {}), ...(errorRate > 0 ? { errorRate } : {}) };
+const FAULT_VARIABLES: ReadonlyArray<[keyof FaultSettings, string]> = [
+  ['latencyMs', 'SANDBOX_LATENCY_MS'],
+  ['errorRate', 'SANDBOX_ERROR_RATE'],
+  ['rateLimitRate', 'SANDBOX_RATE_LIMIT_RATE'],
+  ['retryAfterSeconds', 'SANDBOX_RETRY_AFTER'],
+  ['dropRate', 'SANDBOX_DROP_RATE'],
+];
+
+export function faultsFromEnv(env: NodeJS.ProcessEnv = process.env): FaultSettings {
+  const settings: FaultSettings = {};
+  for (const [setting, variable] of FAULT_VARIABLES) {
+    const value = Number(env[variable] ?? '');
+    if (env[variable] !== undefined && (!Number.isFinite(value) || value < 0)) {
+      throw new Error(`${variable}="${env[variable]}" is not a non-negative number`);
+    }
+    if (value > 0) settings[setting] = value;
+  }
+  return settings;
 }
 
 export function describeSandbox(sandbox: RunningSandbox): string {

@@ -18,6 +18,12 @@ export interface FaultSettings {
   latencyMs?: number;
   /** Share of requests (0..1) answered with 503 + Retry-After: 1. */
   errorRate?: number;
+  /** Share of requests (0..1) answered with 429 + Retry-After (rate limiting). */
+  rateLimitRate?: number;
+  /** Retry-After of those 429 answers, seconds (default 1). */
+  retryAfterSeconds?: number;
+  /** Share of requests (0..1) whose connection is dropped without an answer. */
+  dropRate?: number;
 }
 
 export interface FaultTarget {
@@ -100,9 +106,14 @@ export class FaultInjector {
     return entry.fault;
   }
 
+  /** One draw decides the request's fate, so the rates add up (0.1 + 0.1 = 20 % faulty). */
   private fromSettings(): Fault | undefined {
-    const rate = this.settings.errorRate ?? 0;
-    if (rate > 0 && Math.random() < rate) return { kind: 'status', status: 503, retryAfterSeconds: 1 };
+    const { errorRate = 0, rateLimitRate = 0, dropRate = 0, retryAfterSeconds = 1 } = this.settings;
+    if (errorRate + rateLimitRate + dropRate <= 0) return undefined;
+    const draw = Math.random();
+    if (draw < errorRate) return { kind: 'status', status: 503, retryAfterSeconds: 1 };
+    if (draw < errorRate + rateLimitRate) return { kind: 'status', status: 429, retryAfterSeconds };
+    if (draw < errorRate + rateLimitRate + dropRate) return { kind: 'drop' };
     return undefined;
   }
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startSandbox, SANDBOX_CLIENTS } from '../sandbox/index';
-import { describeSandbox, runUntilSignal } from '../sandbox/cli';
+import { describeSandbox, faultsFromEnv, runUntilSignal } from '../sandbox/cli';
 
 const root = resolve(__dirname, '..');
 const userDir = join(root, '.node-red');
@@ -59,7 +59,7 @@ function writeUserDir(): void {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const sandbox = await startSandbox();
+  const sandbox = await startSandbox({ faults: faultsFromEnv() });
   writeUserDir();
   const client = SANDBOX_CLIENTS[0];
   const clientFiles = sandbox.files.clients[client.certificateCommonName];

@@ -1,3 +1,4 @@
+import { faultsFromEnv } from '../sandbox/cli';
 import { strict as assert } from 'node:assert';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
@@ -467,6 +468,18 @@ describe('sandbox FHIR Vault (HAPI emulation on the Medplum engine, mTLS + beare
       assert.equal((await fhir('GET', `${partition}/Observation?_count=1`)).status, 503);
       vault.faults.clear();
       assert.equal((await fhir('GET', `${partition}/Observation?_count=1`)).status, 200);
+    });
+
+    it('rate-limits with 429 + Retry-After, or drops every connection, as set at start', async function () {
+      vault.faults.settings = faultsFromEnv({ SANDBOX_RATE_LIMIT_RATE: '1', SANDBOX_RETRY_AFTER: '7' });
+      const limited = await fhir('GET', `${partition}/Observation?_count=1`);
+      assert.equal(limited.status, 429);
+      assert.equal(limited.headers['retry-after'], '7');
+      vault.faults.settings = faultsFromEnv({ SANDBOX_DROP_RATE: '1' });
+      await assert.rejects(fhir('GET', `${partition}/Observation?_count=1`));
+      vault.faults.clear();
+      assert.equal((await fhir('GET', `${partition}/Observation?_count=1`)).status, 200);
+      assert.throws(() => faultsFromEnv({ SANDBOX_ERROR_RATE: 'often' }), /SANDBOX_ERROR_RATE="often"/);
     });
 
     it('answers after a delay fault, then handles the request normally', async function () {
