@@ -2,16 +2,21 @@
  * `npm start`: the sandbox, then Node-RED with this package and the example flows, against it.
  * Node-RED gets its own user directory (.node-red, ignored by git) and finds this package
  * through `nodesDir`, so Import > Examples lists our flows too. Ctrl-C stops both.
+ *
+ * Environment: PORT (editor, 1880), SANDBOX_PORT (IAM; AIM and FHIR on the next two, 8443),
+ * CARA_USER_DIR (.node-red), SANDBOX_DIR (.sandbox), and the SANDBOX_* faults of sandbox/cli.ts.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startSandbox, SANDBOX_CLIENTS } from '../sandbox/index';
+import { startSandbox, SANDBOX_CLIENTS, SANDBOX_PORTS } from '../sandbox/index';
 import { describeSandbox, faultsFromEnv, runUntilSignal } from '../sandbox/cli';
 
 const root = resolve(__dirname, '..');
-const userDir = join(root, '.node-red');
+const userDir = resolve(process.env.CARA_USER_DIR ?? join(root, '.node-red'));
+const sandboxDir = resolve(process.env.SANDBOX_DIR ?? join(root, '.sandbox'));
 const port = Number(process.env.PORT ?? 1880);
+const sandboxPort = Number(process.env.SANDBOX_PORT ?? SANDBOX_PORTS.iam);
 
 interface FlowNode {
   id: string;
@@ -32,7 +37,8 @@ function exampleFlows(): FlowNode[] {
     for (const node of nodes) {
       if (seen.has(node.id)) continue;
       seen.add(node.id);
-      flows.push(node.z === undefined && node.type.startsWith('cara-config') ? node : { ...node, z: tabId });
+      if (node.type === 'cara-config') flows.push(node.environment === 'sandbox' ? { ...node, sandboxPort } : node);
+      else flows.push({ ...node, z: tabId });
     }
   }
   return flows;
@@ -59,7 +65,11 @@ function writeUserDir(): void {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const sandbox = await startSandbox({ faults: faultsFromEnv() });
+  const sandbox = await startSandbox({
+    dir: sandboxDir,
+    ports: { iam: sandboxPort, aim: sandboxPort + 1, fhir: sandboxPort + 2 },
+    faults: faultsFromEnv(),
+  });
   writeUserDir();
   const client = SANDBOX_CLIENTS[0];
   const clientFiles = sandbox.files.clients[client.certificateCommonName];

@@ -181,7 +181,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-function portIsFree(port: number): Promise<boolean> {
+export function portIsFree(port: number): Promise<boolean> {
   return new Promise((answer) => {
     const server = createServer();
     server.once('error', () => answer(false));
@@ -194,14 +194,20 @@ function portIsFree(port: number): Promise<boolean> {
  * cara-config's 'sandbox' environment expects them; returns the base port.
  */
 export async function startSandboxOnConsecutivePorts(dir: string): Promise<{ sandbox: RunningSandbox; basePort: number }> {
+  const base = await consecutiveFreePorts(3);
+  const sandbox = await startSandbox({ dir, ports: { iam: base, aim: base + 1, fhir: base + 2 } });
+  return { sandbox, basePort: base };
+}
+
+/** The first of `count` consecutive ports free on localhost right now. */
+export async function consecutiveFreePorts(count: number): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt += 1) {
     const base = 20_000 + Math.floor(Math.random() * 40_000);
-    const free = (await portIsFree(base)) && (await portIsFree(base + 1)) && (await portIsFree(base + 2));
-    if (!free) continue;
-    const sandbox = await startSandbox({ dir, ports: { iam: base, aim: base + 1, fhir: base + 2 } });
-    return { sandbox, basePort: base };
+    let free = true;
+    for (let offset = 0; offset < count && free; offset += 1) free = await portIsFree(base + offset);
+    if (free) return base;
   }
-  throw new Error('found no three consecutive free ports on localhost');
+  throw new Error(`found no ${count} consecutive free ports on localhost`);
 }
 
 /** MLLP framing: <VT> message <FS><CR>, segments separated by <CR>. */
