@@ -3,9 +3,9 @@
  * msg + settings -> FhirRequest (request-builder.ts) -> the config's FhirClient -> msg (output.ts).
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { findConfigNode } from '../shared/config-api';
+import { findConfigNode, mirrorConfigStatus } from '../shared/config-api';
 import { onInput } from '../shared/input-handler';
-import { idle, ok } from '../shared/status';
+import { ok } from '../shared/status';
 import { CaraError, isCaraError } from '../../src/errors';
 import type { FhirClient } from '../../src/fhir/client';
 import type { FhirRequest } from '../../src/fhir/types';
@@ -58,16 +58,8 @@ export = function (RED: NodeAPI): void {
     }
 
     const config = findConfigNode(RED, def.config);
-    let resting: NodeStatus = idle();
-    let unsubscribe: (() => void) | undefined;
-    if (isCaraError(config)) {
-      settingsError ??= config;
-    } else {
-      unsubscribe = config.subscribeStatus((status) => {
-        resting = status;
-        node.status(status);
-      });
-    }
+    const restingStatus = mirrorConfigStatus(node, config);
+    if (isCaraError(config)) settingsError ??= config;
     if (settingsError) node.status({ fill: 'red', shape: 'ring', text: RED._('cara-fhir.status.notConfigured') });
 
     onInput(
@@ -86,13 +78,8 @@ export = function (RED: NodeAPI): void {
         send(msg);
         return ok(String(response.statusCode));
       },
-      () => resting,
+      restingStatus,
     );
-
-    node.on('close', (_removed: boolean, done: () => void) => {
-      unsubscribe?.();
-      done();
-    });
   }
   function CaraFhirNode(this: Node, def: FhirNodeDef): void {
     RED.nodes.createNode(this, def);

@@ -2,10 +2,10 @@
  * cara-resolve-account: MPI-ID -> Account URN and vault partition (AIM). A thin adapter:
  * reads the MPI-ID from its TypedInput, asks the config's AimClient, writes the answer on msg.
  */
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
-import { findConfigNode } from '../shared/config-api';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { findConfigNode, mirrorConfigStatus } from '../shared/config-api';
 import { onInput } from '../shared/input-handler';
-import { idle, ok } from '../shared/status';
+import { ok } from '../shared/status';
 import { evaluateTyped, setMessageProperty } from '../shared/typed-input';
 import { CaraError, isCaraError } from '../../src/errors';
 import { normalizeMpiId } from '../../src/mpi-id';
@@ -60,16 +60,8 @@ export = function (RED: NodeAPI): void {
     }
 
     const config = findConfigNode(RED, def.config);
-    let resting: NodeStatus = idle();
-    let unsubscribe: (() => void) | undefined;
-    if (isCaraError(config)) {
-      settingsError ??= config;
-    } else {
-      unsubscribe = config.subscribeStatus((status) => {
-        resting = status;
-        node.status(status);
-      });
-    }
+    const restingStatus = mirrorConfigStatus(node, config);
+    if (isCaraError(config)) settingsError ??= config;
     if (settingsError) node.status({ fill: 'red', shape: 'ring', text: RED._('cara-resolve-account.status.notConfigured') });
 
     onInput(
@@ -97,13 +89,8 @@ export = function (RED: NodeAPI): void {
           return ok(RED._('cara-resolve-account.status.unknown'));
         }
       },
-      () => resting,
+      restingStatus,
     );
-
-    node.on('close', (_removed: boolean, done: () => void) => {
-      unsubscribe?.();
-      done();
-    });
   }
   function CaraResolveAccountNode(this: Node, def: ResolveAccountNodeDef): void {
     RED.nodes.createNode(this, def);

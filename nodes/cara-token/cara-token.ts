@@ -6,13 +6,12 @@
  * writes the answer on the message. The token itself is only ever written where the flow
  * asked for it (the output property, optionally msg.headers.Authorization).
  */
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { CaraClient } from '../../src/client';
 import { CaraError, inputError } from '../../src/errors';
 import type { AccessToken } from '../../src/token';
-import { findConfigNode, type CaraConfigNode } from '../shared/config-api';
+import { findConfigNode, mirrorConfigStatus, type CaraConfigNode } from '../shared/config-api';
 import { onInput } from '../shared/input-handler';
-import { failed } from '../shared/status';
 import { evaluateTyped, setMessageProperty } from '../shared/typed-input';
 
 const TOKEN_ACTIONS = ['get', 'renew', 'introspect', 'verify'] as const;
@@ -65,20 +64,7 @@ export = function (RED: NodeAPI): void {
     const property = (def.property ?? '').trim() || 'payload';
     const tokenSetting = { value: def.token ?? '', type: def.tokenType || CURRENT_TOKEN };
     const config = findConfigNode(RED, def.config);
-    let resting: NodeStatus = config instanceof CaraError ? failed(config.message) : { fill: 'grey', shape: 'ring', text: '' };
-
-    if (!(config instanceof CaraError)) {
-      const unsubscribe = config.subscribeStatus((status) => {
-        resting = status;
-        node.status(status);
-      });
-      node.on('close', (_removed: boolean, done: () => void) => {
-        unsubscribe();
-        done();
-      });
-    } else {
-      node.status(resting);
-    }
+    const restingStatus = mirrorConfigStatus(node, config);
 
     /** The token to check: the config's current one, or one the flow supplies. */
     async function tokenToCheck(msg: NodeMessage): Promise<string | undefined> {
@@ -127,7 +113,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
         return undefined;
       },
-      () => resting,
+      restingStatus,
     );
   }
 

@@ -4,7 +4,8 @@
  */
 import type { Node, NodeAPI, NodeStatus } from 'node-red';
 import type { CaraClient } from '../../src/client';
-import { CaraError } from '../../src/errors';
+import { CaraError, isCaraError } from '../../src/errors';
+import { errorStatusText, failed, idle } from './status';
 
 export interface CaraConfigNode extends Node {
   /** The ready client; rejects with the deploy-time error (bad certificate, bad URL). */
@@ -24,4 +25,26 @@ export function findConfigNode(RED: NodeAPI, id: string | undefined): CaraConfig
     });
   }
   return node;
+}
+
+/**
+ * Shows the config's connection state under `node` until the node closes (the config fans out
+ * "token ok", "renewing", "failing"). Returns the status to show at rest after a message.
+ */
+export function mirrorConfigStatus(node: Node, config: CaraConfigNode | CaraError): () => NodeStatus {
+  if (isCaraError(config)) {
+    const status = failed(errorStatusText(config));
+    node.status(status);
+    return () => status;
+  }
+  let resting: NodeStatus = idle();
+  const unsubscribe = config.subscribeStatus((status) => {
+    resting = status;
+    node.status(status);
+  });
+  node.on('close', (_removed: boolean, done: () => void) => {
+    unsubscribe();
+    done();
+  });
+  return () => resting;
 }
