@@ -22,6 +22,7 @@ import {
   type TlsConfigNodeLike,
   type Translate,
 } from './settings';
+import { testConnectionHandler } from './test-connection';
 
 type CaraConfigDef = NodeDef & CaraConfigDefinition;
 
@@ -149,4 +150,7 @@ export = function (RED: NodeAPI): void {
     const sandbox = sandboxUrls(Number.isInteger(port) && port > 0 && port < 65534 ? port : undefined);
     res.json({ ...PRESETS, sandbox });
   });
+
+  // "Test connection" in the dialog: one token with the dialog's current values, never the token itself.
+  RED.httpAdmin.post('/cara-config/:id/test', RED.auth.needsPermission('cara-config.write'), testConnectionHandler(RED, t));
 };
