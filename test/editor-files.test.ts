@@ -242,6 +242,7 @@ function load(type: NodeType, dialog = new FakeDialog(), knownConfigNodes: strin
         registered[name] = definition;
       },
       node: (id: string) => (knownConfigNodes.includes(id) ? { id } : null),
+      getType: (name: string) => registered[name],
     },
   };
   runInNewContext(editorScript(htmlOf(type)), { RED, $: dialog.$, FileReader: class {}, btoa }, { filename: `${type}.html` });
