@@ -177,16 +177,22 @@ export interface AgentOptions {
   connectTimeoutMs: number;
   /** How long an idle connection is kept for reuse. */
   keepAliveTimeoutMs?: number;
-  /** Connections per origin; undefined = unlimited (undici's default). */
+  /** Connections per origin (default 32); more requests wait for a free connection. */
   connectionsPerOrigin?: number;
 }
 
+export const DEFAULT_CONNECTIONS_PER_ORIGIN = 32;
+
 export function createAgent(tls: ClientTls, options: AgentOptions): Agent {
+  // Built once: given `ca` and key material instead, tls.connect would parse ~145 root
+  // certificates for every new connection (30-115 ms of blocked event loop each, see bench/).
+  const secureContext = createSecureContext(tls.connectOptions);
   return new Agent({
-    connect: { ...tls.connectOptions, timeout: options.connectTimeoutMs },
+    connect: { secureContext, minVersion: tls.connectOptions.minVersion, timeout: options.connectTimeoutMs },
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
     keepAliveMaxTimeout: 600_000,
-    connections: options.connectionsPerOrigin ?? null,
+    // Bounded: a burst of messages must not become a burst of handshakes.
+    connections: options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN,
     // Pipelining stays at 1: FHIR servers behind proxies rarely support it safely.
     pipelining: 1,
   });

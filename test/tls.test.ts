@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { request } from 'undici';
 import { CaraError } from '../src/errors';
 import { sendHttp } from '../src/http';
-import { createAgent, daysUntilExpiry, expiresSoon, loadClientTls, type CertificateSource, type TlsSettings } from '../src/tls';
+import { createAgent, daysUntilExpiry, DEFAULT_CONNECTIONS_PER_ORIGIN, expiresSoon, loadClientTls, type CertificateSource, type TlsSettings } from '../src/tls';
 import { createPki, type ClientIdentity, type Pki } from '../sandbox/pki';
 
 const DAY_MS = 86_400_000;
@@ -178,6 +178,29 @@ describe('client TLS material (tls.ts)', function () {
       assert.match(err.message, /ENOENT/);
       const p12 = await certificateError({ certificate: { type: 'pkcs12-file', pfxPath: dir } });
       assert.match(p12.message, /cannot read the PKCS#12 file .*EISDIR/);
+    });
+  });
+
+  describe('connection pool', function () {
+    it('opens a bounded number of connections for a burst, and every request is answered', async function () {
+      let handshakes = 0;
+      const countHandshake = (): void => {
+        handshakes += 1;
+      };
+      server.on('secureConnection', countHandshake);
+      const tls = await loadClientTls({ certificate: { type: 'pem', cert: alice.certPem, key: alice.keyPem }, extraCa: [pki.ca.certPem] });
+      const agent = createAgent(tls, { connectTimeoutMs: 5_000 });
+      try {
+        const burst = Array.from({ length: DEFAULT_CONNECTIONS_PER_ORIGIN * 2 }, () =>
+          sendHttp(agent, { method: 'GET', url: new URL(`${origin}/`), timeoutMs: 10_000 }),
+        );
+        const answers = await Promise.all(burst);
+        assert.ok(answers.every((a) => a.statusCode === 200 && a.body.toString() === 'alice'));
+        assert.ok(handshakes <= DEFAULT_CONNECTIONS_PER_ORIGIN, `${handshakes} handshakes for ${burst.length} requests`);
+      } finally {
+        server.off('secureConnection', countHandshake);
+        await agent.destroy();
+      }
     });
   });
 

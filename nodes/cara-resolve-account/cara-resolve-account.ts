@@ -63,6 +63,10 @@ export = function (RED: NodeAPI): void {
     const restingStatus = mirrorConfigStatus(node, config);
     if (isCaraError(config)) settingsError ??= config;
     if (settingsError) node.status({ fill: 'red', shape: 'ring', text: RED._('cara-resolve-account.status.notConfigured') });
+    // Translated once: an i18n lookup per message was 7 % of the CPU of a cached feed (bench/).
+    const resolvedStatus = ok(RED._('cara-resolve-account.status.resolved'));
+    const cachedStatus = ok(RED._('cara-resolve-account.status.cached'));
+    const unknownStatus = ok(RED._('cara-resolve-account.status.unknown'));
 
     onInput(
       node,
@@ -79,14 +83,14 @@ export = function (RED: NodeAPI): void {
           setMessageProperty(RED, msg, accountUrnProperty, resolution.accountUrn);
           setMessageProperty(RED, msg, partitionProperty, resolution.partition);
           send(routeUnknown ? [msg, null] : msg);
-          return ok(resolution.cached ? RED._('cara-resolve-account.status.cached') : RED._('cara-resolve-account.status.resolved'));
+          return resolution.cached ? cachedStatus : resolvedStatus;
         } catch (err) {
           if (!routeUnknown || !isCaraError(err) || err.code !== 'CARA_UNKNOWN_PATIENT') throw err;
           const unknown = msg as NodeMessage;
           unknown.statusCode = err.statusCode ?? 404;
           unknown.error = { message: err.message, code: err.code };
           send([null, unknown]);
-          return ok(RED._('cara-resolve-account.status.unknown'));
+          return unknownStatus;
         }
       },
       restingStatus,
