@@ -52,7 +52,7 @@ function writeUserDir(): void {
   nodesDir: [${JSON.stringify(root)}],
   credentialSecret: false,
   telemetry: { enabled: false },
-  editorTheme: { tours: false, projects: { enabled: false } },
+  editorTheme: { tours: false, projects: { enabled: false }, palette: { catalogues: [] } },
   diagnostics: { enabled: false },
   logging: { console: { level: 'info', metrics: false, audit: false } },
 };
