@@ -30,7 +30,9 @@ export type CaraErrorCode =
   /** A link from the server points at another origin or partition; not followed. */
   | 'CARA_UNSAFE_LINK'
   /** The client was closed (redeploy) while the request was pending. */
-  | 'CARA_CLOSED';
+  | 'CARA_CLOSED'
+  /** An unexpected failure inside the node or library (a bug, not a bad value): please report it. */
+  | 'CARA_INTERNAL';
 
 export interface CaraErrorDetails {
   /** HTTP status of the answer that caused the error, if any. */

@@ -4,6 +4,7 @@
  * error or on the second output, malformed input and AIM errors through Catch.
  */
 import { strict as assert } from 'node:assert';
+import type { CaraConfigNode } from '../nodes/shared/config-api';
 import { collect, helper, inject, missingMessageKeys, type FlowNode } from './support/node-red';
 import { loadFlowWithCore, startVaultPlatform, vaultConfig, type VaultPlatform } from './support/platform';
 
@@ -129,6 +130,40 @@ describe('cara-resolve-account node (real Node-RED, real IAM + AIM over mTLS)', 
     const msg = await caught.next();
     assert.equal(msg.statusCode, 403);
     assert.equal((msg.error as { code: string }).code, 'CARA_HTTP');
+  });
+
+  it('gives Catch no stale statusCode or outcome left by an earlier node', async function () {
+    const { caught } = await start();
+    inject('resolve', { payload: 'not-an-mpi-id', statusCode: 200, outcome: { resourceType: 'OperationOutcome', issue: [] } });
+    const msg = await caught.next();
+    assert.equal((msg.error as { code: string }).code, 'CARA_INPUT');
+    assert.equal(msg.statusCode, undefined);
+    assert.equal(msg.outcome, undefined);
+  });
+
+  it('reports a TypedInput expression that fails on the message as bad input, naming it', async function () {
+    const { caught } = await start({ mpiId: '$error("no MPI-ID in this message")', mpiIdType: 'jsonata' });
+    inject('resolve', { payload: 'ignored' });
+    const error = (await caught.next()).error as { code: string; message: string };
+    assert.equal(error.code, 'CARA_INPUT');
+    assert.match(error.message, /jsonata\.\$error.*could not be evaluated: no MPI-ID in this message/);
+  });
+
+  it('keeps its red ring when the connection renews its token, until a message succeeds', async function () {
+    const { out, caught } = await start();
+    const resolve = helper.getNode('resolve') as unknown as { status: { lastCall: { args: Array<{ fill?: string }> } } };
+    const client = await (helper.getNode('cara-config-1') as CaraConfigNode).client();
+    inject('resolve', { payload: UNKNOWN_MPI });
+    await caught.next();
+    assert.equal(resolve.status.lastCall.args[0].fill, 'red');
+    await client.tokens.renew();
+    await new Promise((tick) => setImmediate(tick));
+    assert.equal(resolve.status.lastCall.args[0].fill, 'red', 'a new token does not hide the failed message');
+    inject('resolve', { payload: platform.patients[0].mpiIdUrn });
+    await out.next();
+    await client.tokens.renew();
+    await new Promise((tick) => setImmediate(tick));
+    assert.equal(resolve.status.lastCall.args[0].fill, 'green', 'after a success the connection state shows again');
   });
 
   it('uses only catalogued texts', function () {

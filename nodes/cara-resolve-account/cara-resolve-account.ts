@@ -60,7 +60,7 @@ export = function (RED: NodeAPI): void {
     }
 
     const config = findConfigNode(RED, def.config);
-    const restingStatus = mirrorConfigStatus(node, config);
+    const statusMirror = mirrorConfigStatus(node, config);
     if (isCaraError(config)) settingsError ??= config;
     if (settingsError) node.status({ fill: 'red', shape: 'ring', text: RED._('cara-resolve-account.status.notConfigured') });
     // Translated once: an i18n lookup per message was 7 % of the CPU of a cached feed (bench/).
@@ -93,7 +93,7 @@ export = function (RED: NodeAPI): void {
           return unknownStatus;
         }
       },
-      restingStatus,
+      statusMirror,
     );
   }
   function CaraResolveAccountNode(this: Node, def: ResolveAccountNodeDef): void {

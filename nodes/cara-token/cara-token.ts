@@ -64,7 +64,7 @@ export = function (RED: NodeAPI): void {
     const property = (def.property ?? '').trim() || 'payload';
     const tokenSetting = { value: def.token ?? '', type: def.tokenType || CURRENT_TOKEN };
     const config = findConfigNode(RED, def.config);
-    const restingStatus = mirrorConfigStatus(node, config);
+    const statusMirror = mirrorConfigStatus(node, config);
 
     /** The token to check: the config's current one, or one the flow supplies. */
     async function tokenToCheck(msg: NodeMessage): Promise<string | undefined> {
@@ -113,7 +113,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
         return undefined;
       },
-      restingStatus,
+      statusMirror,
     );
   }
 

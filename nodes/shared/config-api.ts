@@ -27,24 +27,44 @@ export function findConfigNode(RED: NodeAPI, id: string | undefined): CaraConfig
   return node;
 }
 
+/** The config's connection state as shown under a flow node. */
+export interface StatusMirror {
+  /** The config's latest state: what the node shows at rest. */
+  resting(): NodeStatus;
+  /** The node shows its own status (working, or a failure): only a failing config overrides it. */
+  hold(): void;
+  /** Back to showing the config's state as it changes. */
+  release(): void;
+}
+
 /**
  * Shows the config's connection state under `node` until the node closes (the config fans out
- * "token ok", "renewing", "failing"). Returns the status to show at rest after a message.
+ * "token ok", "renewing", "failing"), except while the node shows its own (see StatusMirror).
  */
-export function mirrorConfigStatus(node: Node, config: CaraConfigNode | CaraError): () => NodeStatus {
+export function mirrorConfigStatus(node: Node, config: CaraConfigNode | CaraError): StatusMirror {
   if (isCaraError(config)) {
     const status = failed(errorStatusText(config));
     node.status(status);
-    return () => status;
+    return { resting: () => status, hold: () => undefined, release: () => undefined };
   }
   let resting: NodeStatus = idle();
+  let held = false;
   const unsubscribe = config.subscribeStatus((status) => {
     resting = status;
-    node.status(status);
+    // A red config state matters more than any one message's outcome.
+    if (!held || status.fill === 'red') node.status(status);
   });
   node.on('close', (_removed: boolean, done: () => void) => {
     unsubscribe();
     done();
   });
-  return () => resting;
+  return {
+    resting: () => resting,
+    hold: () => {
+      held = true;
+    },
+    release: () => {
+      held = false;
+    },
+  };
 }

@@ -1,5 +1,7 @@
 /** Reading TypedInput settings (msg, flow, global, env, str, ...) the asynchronous way. */
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
+import { CaraError } from '../../src/errors';
+import { redact } from '../../src/redact';
 
 export interface TypedSetting {
   value: string;
@@ -9,9 +11,12 @@ export interface TypedSetting {
 /** Evaluates a TypedInput; the callback form also reaches asynchronous context stores. */
 export function evaluateTyped(RED: NodeAPI, node: Node, msg: NodeMessage, setting: TypedSetting): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    RED.util.evaluateNodeProperty(setting.value, setting.type, node, msg, (err: Error | null, result: unknown) =>
-      err ? reject(err) : resolve(result),
-    );
+    RED.util.evaluateNodeProperty(setting.value, setting.type, node, msg, (err: Error | null, result: unknown) => {
+      if (!err) return resolve(result);
+      // E.g. a JSONata expression that fails on this message: the message's fault, said as such.
+      const property = `${setting.type}.${setting.value}`;
+      reject(new CaraError('CARA_INPUT', `${property} could not be evaluated: ${redact(err.message)}`, { property, cause: err }));
+    });
   });
 }
 
@@ -29,7 +34,7 @@ export async function resolveSetting(
   warned: Set<string>,
 ): Promise<unknown> {
   const fromMsg = (msg as Record<string, unknown>)[msgProperty];
-  const setInNode = setting.type !== 'msg' && setting.value !== '' && !(setting.type === 'str' && setting.value === '');
+  const setInNode = setting.type !== 'msg' && setting.value !== '';
   if (!setInNode) {
     return setting.type === 'msg' && setting.value !== '' ? evaluateTyped(RED, node, msg, setting) : fromMsg;
   }
