@@ -160,6 +160,41 @@ describe('cara-fhir paging (real Node-RED, real vault, 1,050 resources)', functi
     assert.equal(platform.takeVaultRequests().length, 2);
   });
 
+  for (const [paging, perPage] of [['pages', 1], ['resources', PAGE]] as const) {
+    it(`'${paging}': a failure on page 3 closes the partial sequence (a join completes), then Catch gets the error`, async function () {
+      const { out, joined, caught } = await start({ paging });
+      // Page 3 is the second later page (offset 200); 500 is not retried, so exactly one fault is used.
+      platform.vault.faults.queue({ kind: 'status', status: 500 }, 1, (r) => r.path.includes('_getpagesoffset=200'));
+      try {
+        inject('fhir', { partition: PARTITION });
+        const error = await caught.next(15_000);
+        const sent = 2 * perPage;
+        const rebuilt = (await joined.next()).payload as unknown[];
+        assert.equal(rebuilt.length, sent, 'the join node completed with the partial group');
+        assert.equal(out.messages.length, sent);
+        const parts = out.messages.map((m) => m.parts as Parts);
+        assert.equal(parts[sent - 1].count, sent, 'the last message sent carries the count sent');
+        assert.ok(parts.slice(0, -1).every((p) => p.count === undefined));
+        assert.equal(error.statusCode, 500);
+        const { code, message } = error.error as { code: string; message: string };
+        assert.equal(code, 'CARA_HTTP');
+        assert.match(message, new RegExp(`paging stopped part-way: the ${sent} message\\(s\\) sent`));
+        assert.equal(platform.vault.faults.pendingCount, 0, 'the fault hit page 3');
+      } finally {
+        platform.vault.faults.clear();
+      }
+    });
+  }
+
+  it("'resources' with no result sends no message, and the node still completes (done)", async function () {
+    const { out, joined, caught, completed } = await start({ paging: 'resources', query: 'code=nothing-matches' });
+    inject('fhir', { partition: PARTITION });
+    assert.deepEqual(await completed(), []);
+    assert.deepEqual(joined.messages, []);
+    assert.deepEqual(caught.messages, []);
+    assert.equal(out.messages.length, 0);
+  });
+
   it('nests the parts of an incoming sequence, as a split node does', async function () {
     const { completed } = await start({ paging: 'pages', maxPages: 2 });
     const outer = { id: 'outer', index: 4, count: 9 };

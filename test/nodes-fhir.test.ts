@@ -240,14 +240,56 @@ describe('cara-fhir node (real Node-RED, real IAM + FHIR Vault over mTLS)', func
       const byCriteria = await createObservation();
       const { call } = await start({ interaction: 'delete', resourceType: 'Observation', resourceTypeType: 'str' });
       await call({ partition: PARTITION, id: byId.id });
-      const identifier = (byCriteria.identifier as Array<{ value: string }>)[0].value;
-      await call({ partition: PARTITION, query: { identifier: `urn:test|${identifier}` } });
       const requests = platform.takeVaultRequests();
+      await helper.unload();
+      const conditional = await start({ interaction: 'delete', resourceType: 'Observation', resourceTypeType: 'str', conditional: true });
+      const identifier = (byCriteria.identifier as Array<{ value: string }>)[0].value;
+      await conditional.call({ partition: PARTITION, query: { identifier: `urn:test|${identifier}` } });
+      requests.push(...platform.takeVaultRequests());
       assert.equal(requests[0].path, `/fhir/${PARTITION}/Observation/${byId.id}`);
       assert.match(requests[1].path, /\/Observation\?identifier=urn%3Atest%7C/);
       const repo = platform.vault.repository(PARTITION);
       assert.ok(repo.isDeleted('Observation', byId.id as string));
       assert.ok(repo.isDeleted('Observation', byCriteria.id as string));
+    });
+  });
+
+  describe('a msg.query left over by a search (no "conditional" ticked)', function () {
+    function identifierOf(resource: Resource): string {
+      return `urn:test|${(resource.identifier as Array<{ value: string }>)[0].value}`;
+    }
+
+    for (const interaction of ['delete', 'patch'] as const) {
+      it(`${interaction}: without msg.id fails with CARA_INPUT and sends nothing, however well the query would match`, async function () {
+        const target = await createObservation();
+        const { fail } = await start({ interaction, resourceType: 'Observation', resourceTypeType: 'str' });
+        // What a search node (then a split) leaves on each message: its criteria in msg.query.
+        const stale: Msg = { partition: PARTITION, query: { identifier: identifierOf(target) }, statusCode: 200 };
+        if (interaction === 'patch') stale.payload = [{ op: 'replace', path: '/status', value: 'cancelled' }];
+        const msg = await fail(stale);
+        const error = msg.error as { code: string; message: string };
+        assert.equal(error.code, 'CARA_INPUT');
+        assert.match(error.message, /msg\.id is missing/);
+        assert.match(error.message, /Conditional/);
+        assert.equal(msg.statusCode, undefined, "the search's status does not reach Catch: the vault did not answer");
+        assert.deepEqual(platform.takeVaultRequests(), [], 'no request reached the vault');
+        const stored = (await platform.vault.repository(PARTITION).readResource('Observation', target.id as string)) as unknown as Resource;
+        assert.equal(stored.status, 'final');
+      });
+    }
+
+    it('update: takes the id from the resource and ignores the query', async function () {
+      const target = await createObservation();
+      const bystander = await createObservation();
+      const { call } = await start({ interaction: 'update' });
+      const msg = await call({ partition: PARTITION, payload: { ...target, status: 'amended' }, query: { identifier: identifierOf(bystander) } });
+      assert.equal(msg.statusCode, 200);
+      const [request] = platform.takeVaultRequests();
+      assert.equal(request.method, 'PUT');
+      assert.equal(request.path, `/fhir/${PARTITION}/Observation/${target.id}`);
+      const repo = platform.vault.repository(PARTITION);
+      assert.equal(((await repo.readResource('Observation', target.id as string)) as unknown as Resource).status, 'amended');
+      assert.equal(((await repo.readResource('Observation', bystander.id as string)) as unknown as Resource).status, 'final');
     });
   });
 

@@ -4,13 +4,27 @@
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { findConfigNode, mirrorConfigStatus } from '../shared/config-api';
-import { onInput } from '../shared/input-handler';
+import { onInput, toCaraError } from '../shared/input-handler';
 import { ok } from '../shared/status';
 import { CaraError, isCaraError } from '../../src/errors';
 import type { FhirClient } from '../../src/fhir/client';
 import type { FhirRequest } from '../../src/fhir/types';
 import { buildFhirRequest, describeRequest, settingsFromDef, type FhirNodeDef, type FhirNodeSettings } from './request-builder';
 import { PartsSequence, resourcesOf, writeResource, writeResponse } from './output';
+
+/** The paging error, saying that the sequence already sent is a partial one (a Catch flow may want to discard it). */
+function stoppedPartWay(thrown: unknown, sent: number): CaraError {
+  const err = toCaraError(thrown);
+  const message = `paging stopped part-way: the ${sent} message(s) sent form an incomplete sequence (the last one carries parts.count = ${sent}). ${err.message}`;
+  return new CaraError(err.code, message, {
+    statusCode: err.statusCode,
+    oauthError: err.oauthError,
+    outcome: err.outcome,
+    property: err.property,
+    retryable: err.retryable,
+    cause: err,
+  });
+}
 
 export = function (RED: NodeAPI): void {
   /** One message per page or per resource, sent as each page arrives. */
@@ -39,8 +53,8 @@ export = function (RED: NodeAPI): void {
         }
       }
     } catch (err) {
-      sequence.abort();
-      throw err;
+      const sent = sequence.abort();
+      throw sent === 0 ? err : stoppedPartWay(err, sent);
     }
     const count = sequence.finish();
     return ok(RED._(perResource ? 'cara-fhir.status.resources' : 'cara-fhir.status.pages', { count }));
@@ -58,7 +72,7 @@ export = function (RED: NodeAPI): void {
     }
 
     const config = findConfigNode(RED, def.config);
-    const restingStatus = mirrorConfigStatus(node, config);
+    const statusMirror = mirrorConfigStatus(node, config);
     if (isCaraError(config)) settingsError ??= config;
     if (settingsError) node.status({ fill: 'red', shape: 'ring', text: RED._('cara-fhir.status.notConfigured') });
 
@@ -78,7 +92,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
         return ok(String(response.statusCode));
       },
-      restingStatus,
+      statusMirror,
     );
   }
   function CaraFhirNode(this: Node, def: FhirNodeDef): void {

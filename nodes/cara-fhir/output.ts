@@ -104,9 +104,13 @@ export class PartsSequence {
     return this.sent;
   }
 
-  /** On a failure part-way: sends what arrived (without a count: the sequence is incomplete). */
-  abort(): void {
-    this.flush();
+  /**
+   * On a failure part-way: sends the held-back message with the count of messages actually sent,
+   * so that a join node completes with the partial group instead of waiting for it forever.
+   * Returns that count (0 when nothing had arrived).
+   */
+  abort(): number {
+    return this.finish();
   }
 
   private flush(): void {

@@ -29,6 +29,12 @@ export const FIELDS_BY_INTERACTION: Readonly<Record<FhirInteraction, readonly Fh
 };
 
 const INTERACTIONS = Object.keys(FIELDS_BY_INTERACTION) as FhirInteraction[];
+/**
+ * Interactions that name their target by id, or by search criteria only when the node's
+ * "conditional" option is ticked. Never inferred from a msg.query: a search node leaves one on
+ * the message, and a following delete would then remove every match.
+ */
+const BY_ID_OR_CRITERIA: ReadonlySet<FhirInteraction> = new Set(['update', 'patch', 'delete']);
 const PAGING_MODES: readonly PagingMode[] = ['first', 'merge', 'pages', 'resources'];
 const PREFER_RETURN = ['minimal', 'representation', 'OperationOutcome'] as const;
 
@@ -260,7 +266,7 @@ export async function buildFhirRequest(
   if (uses.has('resourceType')) request.resourceType = await read.text('resourceType', validateResourceType);
   if (uses.has('id')) request.id = await read.text('id', validateId);
   if (uses.has('versionId')) request.versionId = await read.text('versionId', validateVersionId);
-  if (uses.has('query')) request.query = await read.query();
+  if (uses.has('query') && (settings.conditional || !BY_ID_OR_CRITERIA.has(interaction))) request.query = await read.query();
   if (uses.has('operation')) request.operation = await read.text('operation', normalizeOperation);
   if (uses.has('ifMatch')) request.ifMatch = await read.text('ifMatch');
   if (uses.has('ifNoneExist')) request.ifNoneExist = (await read.text('ifNoneExist'))?.replace(/^\?/, '');
@@ -314,7 +320,7 @@ function completeFromBody(request: FhirRequest, body: unknown, settings: FhirNod
     throw inputError('msg.payload', `is a ${bodyType} but the request is for ${request.resourceType}`, `a ${request.resourceType} resource`);
   }
   request.resourceType ??= bodyType && RESOURCE_TYPE_PATTERN.test(bodyType) ? bodyType : undefined;
-  if (interaction === 'update' && request.id === undefined && !settings.conditional && request.query === undefined) {
+  if (interaction === 'update' && request.id === undefined && !settings.conditional) {
     const bodyId = idOf(body);
     if (bodyId !== undefined) {
       request.id = validateId(bodyId, 'msg.payload.id');
@@ -343,14 +349,15 @@ function checkRequired(request: FhirRequest, settings: FhirNodeSettings): void {
     case 'delete': {
       need(request.resourceType, 'msg.resourceType', 'a resource type');
       if (interaction !== 'delete') need(request.body, 'msg.payload', interaction === 'patch' ? 'a JSON Patch array or FHIRPath Patch Parameters' : 'a resource');
-      // Conditional when asked, or when criteria are given without an id.
-      const conditional = settings.conditional || (request.id === undefined && request.query !== undefined);
-      if (conditional) {
+      // Conditional only when the node says so (see BY_ID_OR_CRITERIA); the criteria were not even read otherwise.
+      if (settings.conditional) {
         need(request.query, 'msg.query', 'search criteria (conditional)');
         request.conditional = true;
         delete request.id;
       } else {
-        need(request.id, 'msg.id', 'a resource id (or search criteria with "conditional")');
+        if (request.id === undefined) {
+          throw inputError('msg.id', 'is missing', `a resource id for a ${interaction}; to ${interaction} by search criteria instead, tick the node's "Conditional" option (a msg.query alone is not used)`);
+        }
         delete request.query;
       }
       break;
