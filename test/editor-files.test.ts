@@ -130,7 +130,10 @@ class FakeSet {
   lines(): string[] {
     return this.items.flatMap((i) => i.children.map((c) => c.shown));
   }
-  prop(): this {
+  /** Only `checked` is read back: the value Node-RED put into a checkbox from the node. */
+  prop(name?: string, value?: unknown): unknown {
+    if (arguments.length === 1) return name === 'checked' ? Boolean(this.items[0]?.value) : undefined;
+    if (name === 'checked') for (const item of this.items) item.value = Boolean(value);
     return this;
   }
   css(): this {
@@ -464,14 +467,24 @@ describe('editor files (nodes/*/*.html)', function () {
     const shownFields = (dialog: FakeDialog): FhirField[] =>
       (Object.keys(fieldRows) as FhirField[]).filter((field) => dialog.visible(fieldRows[field]));
 
+    const byCriteria = ['update', 'patch', 'delete'];
     for (const interaction of Object.keys(FIELDS_BY_INTERACTION) as Array<keyof typeof FIELDS_BY_INTERACTION>) {
       it(`shows exactly the fields ${interaction} reads (FIELDS_BY_INTERACTION)`, function () {
-        const { dialog } = openDialog('cara-fhir', { interaction });
+        const { dialog } = openDialog('cara-fhir', { interaction, conditional: true });
         assert.deepEqual(shownFields(dialog).sort(), [...FIELDS_BY_INTERACTION[interaction]].sort());
         assert.equal(dialog.someVisible('cara-fhir-row-paging'), interaction === 'search' || interaction === 'history');
         assert.equal(dialog.visible('cara-fhir-row-conditional'), ['update', 'patch', 'delete'].includes(interaction));
       });
     }
+
+    it('shows the criteria of update, patch and delete only while "conditional" is ticked', function () {
+      for (const interaction of byCriteria) {
+        const { dialog } = openDialog('cara-fhir', { interaction, conditional: false });
+        assert.equal(dialog.visible('cara-fhir-row-query'), false, `${interaction} by id has no criteria`);
+        dialog.$('#node-input-conditional').prop('checked', true).trigger('change');
+        assert.equal(dialog.visible('cara-fhir-row-query'), true, `${interaction} by criteria`);
+      }
+    });
 
     it('follows a change of interaction, of paging and of the operation method', function () {
       const { dialog } = openDialog('cara-fhir', { interaction: 'read' });
