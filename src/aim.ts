@@ -9,6 +9,8 @@ import type { AuthorizedHttp } from './authorized';
 import { CaraError, isCaraError } from './errors';
 import { parseJsonBody } from './http';
 import { normalizeMpiId } from './mpi-id';
+import { redact, redactJson } from './redact';
+import { PARTITION_PATTERN, parseServiceUrl } from './fhir/urls';
 
 export interface AccountResolution {
   mpiIdUrn: string;
@@ -27,19 +29,20 @@ export interface AimClientOptions {
   cacheTtlMs?: number;
   /** Default 10_000. */
   cacheMaxEntries?: number;
+  /** Scrubs secrets (current token, passphrases) from what AIM answered; default: secret-shaped text only. */
+  redact?: (text: string) => string;
   /** Injected by tests. */
   now?: () => number;
 }
 
 export const ACCOUNT_URN_PREFIX = 'urn:cara:account:';
 export const AIM_QUERY_PATH = '/api/v1/query/get-account-urn-from-mpi-id-urn';
-const PARTITION = /^[A-Za-z0-9_-]{1,200}$/;
 
 /** `urn:cara:account:<name>` -> `<name>`; CARA_BAD_RESPONSE when it is not a usable partition. */
 export function partitionFromAccountUrn(accountUrn: string): string {
   if (typeof accountUrn === 'string' && accountUrn.toLowerCase().startsWith(ACCOUNT_URN_PREFIX)) {
     const partition = accountUrn.slice(ACCOUNT_URN_PREFIX.length);
-    if (PARTITION.test(partition)) return partition;
+    if (PARTITION_PATTERN.test(partition)) return partition;
   }
   throw new CaraError(
     'CARA_BAD_RESPONSE',
@@ -64,6 +67,7 @@ export class AimClient {
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly scrub: (text: string) => string;
   private readonly cache = new Map<string, CacheEntry>();
   /** How long entries are kept: the longest age any caller has accepted. */
   private retentionMs: number;
@@ -71,17 +75,13 @@ export class AimClient {
 
   constructor(o: AimClientOptions) {
     this.http = o.http;
-    try {
-      this.url = new URL(`${o.aimUrl.replace(/\/+$/, '')}${AIM_QUERY_PATH}`);
-    } catch {
-      throw new CaraError('CARA_CONFIG', `the AIM URL "${o.aimUrl}" is not a URL; expected e.g. https://ws-authx-mtls-val.cara.ch`, {
-        property: 'aimUrl',
-      });
-    }
+    const origin = parseServiceUrl('aimUrl', o.aimUrl, 'https://ws-authx-mtls-val.cara.ch');
+    this.url = new URL(`${origin.href.replace(/\/+$/, '')}${AIM_QUERY_PATH}`);
     this.ttlMs = Math.max(0, o.cacheTtlMs ?? 300_000);
     this.retentionMs = this.ttlMs;
     this.maxEntries = Math.max(1, o.cacheMaxEntries ?? 10_000);
     this.now = o.now ?? Date.now;
+    this.scrub = o.redact ?? ((text) => redact(text));
   }
 
   /** `mpiId` in URN or `<oid>/<extension>` form; CARA_INPUT (nothing sent) when malformed. */
@@ -152,7 +152,8 @@ export class AimClient {
     if (typeof accountUrn !== 'string') {
       throw new CaraError('CARA_BAD_RESPONSE', 'AIM answered without an "accountUrn" string; expected {"accountUrn": "urn:cara:account:..."}', {
         statusCode: 200,
-        outcome: body,
+        // Shown to Catch flows and debug as msg.outcome: scrubbed like any text from outside.
+        outcome: redactJson(body, this.scrub),
       });
     }
     const partition = partitionFromAccountUrn(accountUrn);

@@ -7,12 +7,15 @@
  * - 429/503 (Retry-After honoured), 502/504, resets and timeouts are retried for idempotent
  *   requests only, with exponential backoff and jitter, up to `maxRetries`.
  * - A final non-2xx answer becomes CaraError CARA_HTTP (statusCode, parsed JSON body as
- *   `outcome`, a message naming the issues).
+ *   `outcome`, a message naming the issues); message and outcome are scrubbed of the token and
+ *   other secrets (servers and gateways may echo the Authorization header).
+ * - The client's close() (option `signal`) ends retry waits at once with CARA_CLOSED.
  */
+import { STATUS_CODES } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { CaraError } from './errors';
 import { describeUrl, headerValue, sendHttp, type HttpRequest, type HttpResponse } from './http';
-import { redact as redactSecrets } from './redact';
+import { redact as redactSecrets, redactJson } from './redact';
 import { backoffDelayMs, defaultSleep, retryAfterMs, retryPolicy, type RetryPolicy } from './retry';
 import { describeErrorBody } from './fhir/outcome';
 
@@ -40,8 +43,10 @@ export interface AuthorizedHttpOptions {
   retry?: Partial<RetryPolicy>;
   /** Scrubs secrets (current token, passphrases) from text that came from outside. */
   redact?: (t: string) => string;
-  /** Injected by tests to record waits instead of waiting. */
-  sleep?: (ms: number) => Promise<void>;
+  /** The client's lifetime: once aborted (close()), retry waits end and no attempt starts (CARA_CLOSED). */
+  signal?: AbortSignal;
+  /** Injected by tests to record waits instead of waiting; must return early when `signal` aborts. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** Statuses worth another try for an idempotent request. */
@@ -49,15 +54,8 @@ const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 /** Statuses whose Retry-After says when to come back. */
 const RETRY_AFTER_STATUS = new Set([429, 503]);
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 409: 'Conflict', 410: 'Gone', 412: 'Precondition Failed', 413: 'Payload Too Large',
-  415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error',
-  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
-
 export function statusText(statusCode: number): string {
-  return STATUS_TEXT[statusCode] ?? `HTTP ${statusCode}`;
+  return STATUS_CODES[statusCode] ?? `HTTP ${statusCode}`;
 }
 
 function originOf(value: string): string {
@@ -83,6 +81,13 @@ function parseJsonQuietly(res: HttpResponse): unknown {
   }
 }
 
+/** The start of a plain-text error body (a gateway's "upstream timed out"); HTML pages are noise. */
+function plainTextExcerpt(res: HttpResponse): string | undefined {
+  if (!/^text\/plain\b/i.test(headerValue(res.headers, 'content-type') ?? '')) return undefined;
+  const excerpt = res.body.toString('utf8', 0, 200).replace(/\s+/g, ' ').trim();
+  return excerpt || undefined;
+}
+
 export class AuthorizedHttp {
   private readonly dispatcher: Dispatcher;
   private readonly tokens: TokenSource;
@@ -90,7 +95,8 @@ export class AuthorizedHttp {
   private readonly timeoutMs: number;
   private readonly policy: RetryPolicy;
   private readonly scrub: (t: string) => string;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly lifetime?: AbortSignal;
 
   constructor(o: AuthorizedHttpOptions) {
     this.dispatcher = o.dispatcher;
@@ -100,6 +106,7 @@ export class AuthorizedHttp {
     this.policy = retryPolicy(o.retry);
     this.scrub = o.redact ?? ((t) => t);
     this.sleep = o.sleep ?? defaultSleep;
+    this.lifetime = o.signal;
   }
 
   /** Whether a URL may receive the token. */
@@ -114,6 +121,11 @@ export class AuthorizedHttp {
       });
     }
     const timeoutMs = req.timeoutMs ?? this.timeoutMs;
+    // A retry wait ends at the caller's abort or at the client's close(). A request already on
+    // the wire is not cut by close(): it gets the client's grace period (see client.ts close()).
+    const signals = [req.signal, this.lifetime].filter((s): s is AbortSignal => s !== undefined);
+    const waitSignal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    this.throwIfClosed(req);
     let renewed = false;
     let retries = 0;
     for (;;) {
@@ -123,9 +135,10 @@ export class AuthorizedHttp {
       try {
         res = await sendHttp(this.dispatcher, httpReq);
       } catch (err) {
+        this.throwIfClosed(req);
         const retryable = err instanceof CaraError && err.retryable && req.idempotent && !req.signal?.aborted;
         if (!retryable || retries >= this.policy.maxRetries) throw err;
-        await this.pause(backoffDelayMs(this.policy, retries), req);
+        await this.pause(backoffDelayMs(this.policy, retries), req, waitSignal);
         retries += 1;
         continue;
       }
@@ -140,7 +153,7 @@ export class AuthorizedHttp {
         const hinted = RETRY_AFTER_STATUS.has(res.statusCode)
           ? retryAfterMs(headerValue(res.headers, 'retry-after'), this.policy.maxDelayMs)
           : undefined;
-        await this.pause(hinted ?? backoffDelayMs(this.policy, retries), req);
+        await this.pause(hinted ?? backoffDelayMs(this.policy, retries), req, waitSignal);
         retries += 1;
         continue;
       }
@@ -149,18 +162,27 @@ export class AuthorizedHttp {
     }
   }
 
-  /** Waits before a retry; a request aborted meanwhile (redeploy) is not sent again. */
-  private async pause(ms: number, req: AuthorizedRequest): Promise<void> {
-    await this.sleep(ms);
+  /** Waits before a retry; a request aborted meanwhile (its own abort, or close()) is not sent again. */
+  private async pause(ms: number, req: AuthorizedRequest, signal: AbortSignal | undefined): Promise<void> {
+    await this.sleep(ms, signal);
+    this.throwIfClosed(req);
     if (req.signal?.aborted) throw new CaraError('CARA_CLOSED', `${req.method} ${describeUrl(req.url)}: aborted while waiting to retry`);
   }
 
+  private throwIfClosed(req: AuthorizedRequest): void {
+    if (this.lifetime?.aborted) {
+      throw new CaraError('CARA_CLOSED', `${req.method} ${describeUrl(req.url)}: the CARA client was closed (redeploy); the request was abandoned`);
+    }
+  }
+
   private httpError(req: AuthorizedRequest, res: HttpResponse, token: string, renewed: boolean): CaraError {
-    const outcome = parseJsonQuietly(res);
-    const detail = describeErrorBody(outcome);
+    // The body goes to Catch flows and debug as msg.outcome: scrubbed like the message.
+    const scrub = (text: string): string => this.scrub(redactSecrets(text, [token]));
+    const outcome = redactJson(parseJsonQuietly(res), scrub);
+    const detail = describeErrorBody(outcome) ?? (outcome === undefined ? plainTextExcerpt(res) : undefined);
     const hint = res.statusCode === 401 && renewed ? ' (refused again with a new access token: check the client\'s scopes and registration)' : '';
     const message = `${req.method} ${describeUrl(req.url)} answered ${res.statusCode} ${statusText(res.statusCode)}${detail ? `: ${detail}` : ''}${hint}`;
-    return new CaraError('CARA_HTTP', this.scrub(redactSecrets(message, [token])), {
+    return new CaraError('CARA_HTTP', scrub(message), {
       statusCode: res.statusCode,
       outcome,
       retryable: RETRYABLE_STATUS.has(res.statusCode),

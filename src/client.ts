@@ -12,6 +12,7 @@ import { AuthorizedHttp } from './authorized';
 import { Discovery } from './discovery';
 import { CaraError } from './errors';
 import { FhirClient } from './fhir/client';
+import { parseServiceUrl } from './fhir/urls';
 import { introspectToken, type IntrospectionResult } from './introspect';
 import { redact as redactSecrets } from './redact';
 import { createAgent, loadClientTls, type CertificateInfo, type TlsSettings } from './tls';
@@ -82,6 +83,14 @@ export const ENVIRONMENTS: Record<Exclude<CaraEnvironment, 'custom' | 'sandbox'>
 };
 
 const URL_SETTINGS = ['issuer', 'tokenEndpoint', 'introspectionEndpoint', 'jwksUri', 'aimUrl', 'fhirBaseUrl'] as const;
+const URL_EXAMPLES: Record<(typeof URL_SETTINGS)[number], string> = {
+  issuer: ENVIRONMENTS.validation.issuer,
+  tokenEndpoint: `${ENVIRONMENTS.validation.issuer}/protocol/openid-connect/token`,
+  introspectionEndpoint: `${ENVIRONMENTS.validation.issuer}/protocol/openid-connect/token/introspect`,
+  jwksUri: `${ENVIRONMENTS.validation.issuer}/protocol/openid-connect/certs`,
+  aimUrl: ENVIRONMENTS.validation.aimUrl,
+  fhirBaseUrl: ENVIRONMENTS.validation.fhirBaseUrl,
+};
 /** RFC 6749 §3.3: scope tokens are printable ASCII without space, '"' or '\'. */
 const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/;
 /** Time allowed for a redeploy to let pending requests finish before connections are cut. */
@@ -89,18 +98,6 @@ const CLOSE_GRACE_MS = 2_000;
 
 function configError(property: string, problem: string, expected: string): CaraError {
   return new CaraError('CARA_CONFIG', `${property} ${problem}; expected ${expected}`, { property });
-}
-
-function checkUrl(property: string, value: string): void {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw configError(property, `"${value}" is not a URL`, 'an https URL');
-  }
-  if (url.protocol !== 'https:') throw configError(property, `"${value}" does not use https`, 'an https URL (every CARA service is mutual TLS)');
-  if (url.username || url.password) throw configError(property, 'contains user credentials', 'a URL without user:password');
-  if (url.search || url.hash) throw configError(property, 'has a query or fragment', 'a URL without "?" or "#"');
 }
 
 /** Checks every setting before anything is built; errors name the setting. */
@@ -114,7 +111,7 @@ export function validateSettings(settings: CaraClientSettings): CaraClientSettin
   }
   for (const name of URL_SETTINGS) {
     const value = settings[name];
-    if (value !== undefined && value !== '') checkUrl(name, value);
+    if (value !== undefined && value !== '') parseServiceUrl(name, value, URL_EXAMPLES[name]);
   }
   if (!settings.issuer && !settings.tokenEndpoint) {
     throw configError('issuer', 'is not set (nor a token endpoint)', 'the IAM issuer, e.g. https://iam-val.cara.ch/realms/cara');
@@ -162,6 +159,8 @@ export async function createCaraClient(input: CaraClientSettings): Promise<CaraC
     secrets: tls.secrets,
   });
   const redact = (text: string): string => redactSecrets(text, [...tokens.knownValues, ...tls.secrets]);
+  // Aborted by close(): retry waits end at once and no new attempt starts (CARA_CLOSED).
+  const lifetime = new AbortController();
   const verifier = new TokenVerifier({ dispatcher: agent, timeoutMs: settings.timeoutMs, endpoints: () => discovery.endpoints() });
   const http = new AuthorizedHttp({
     dispatcher: agent,
@@ -170,8 +169,9 @@ export async function createCaraClient(input: CaraClientSettings): Promise<CaraC
     allowedOrigins: [settings.aimUrl, settings.fhirBaseUrl].filter((u): u is string => !!u).map((u) => new URL(u).origin),
     timeoutMs: settings.timeoutMs,
     redact,
+    signal: lifetime.signal,
   });
-  const aim = settings.aimUrl ? new AimClient({ http, aimUrl: settings.aimUrl }) : undefined;
+  const aim = settings.aimUrl ? new AimClient({ http, aimUrl: settings.aimUrl, redact }) : undefined;
   const fhir = settings.fhirBaseUrl ? new FhirClient({ http, baseUrl: settings.fhirBaseUrl }) : undefined;
   let closed = false;
 
@@ -208,6 +208,7 @@ export async function createCaraClient(input: CaraClientSettings): Promise<CaraC
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      lifetime.abort();
       tokens.close();
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<'timeout'>((resolve) => {

@@ -96,7 +96,7 @@ export class Discovery {
 
   constructor(private readonly options: DiscoveryOptions) {}
 
-  /** True when every endpoint is configured and nothing needs to be fetched. */
+  /** True when an issuer is set and some endpoint is not configured: the metadata must be fetched. */
   get needsDiscovery(): boolean {
     const o = this.options;
     return !!o.issuer && !(o.tokenEndpoint && o.introspectionEndpoint && o.jwksUri);

@@ -6,6 +6,7 @@
 import type { Dispatcher } from 'undici';
 import { CaraError } from './errors';
 import { describeUrl, parseJsonBody, sendHttp } from './http';
+import { oauthRefusal } from './oauth';
 import { redact } from './redact';
 
 export interface IntrospectionResult {
@@ -40,24 +41,14 @@ export async function introspectToken(o: IntrospectOptions): Promise<Introspecti
     body,
     timeoutMs: o.timeoutMs,
   });
+  if (res.statusCode !== 200) throw oauthRefusal(res, where, scrub);
   let doc: unknown;
   try {
     doc = parseJsonBody(res, where);
   } catch (err) {
-    throw new CaraError('CARA_BAD_RESPONSE', scrub((err as Error).message), { statusCode: res.statusCode, retryable: res.statusCode >= 500 });
+    throw new CaraError('CARA_BAD_RESPONSE', scrub((err as Error).message), { statusCode: res.statusCode });
   }
   const fields = (typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? doc : {}) as Record<string, unknown>;
-  if (res.statusCode !== 200) {
-    if (typeof fields.error === 'string') {
-      const description = typeof fields.error_description === 'string' ? `: ${scrub(fields.error_description)}` : '';
-      throw new CaraError('CARA_OAUTH', `${where} refused (${res.statusCode} ${fields.error}${description})`, {
-        statusCode: res.statusCode,
-        oauthError: fields.error,
-        retryable: res.statusCode >= 500,
-      });
-    }
-    throw new CaraError('CARA_HTTP', `${where} answered ${res.statusCode}`, { statusCode: res.statusCode, retryable: res.statusCode >= 500 });
-  }
   if (typeof fields.active !== 'boolean') {
     throw new CaraError('CARA_BAD_RESPONSE', `${where}: the answer has no boolean "active" member (RFC 7662)`, { statusCode: res.statusCode });
   }

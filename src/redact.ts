@@ -21,3 +21,27 @@ export function redact(text: string, knownSecrets: Iterable<string | undefined> 
   for (const [pattern, replacement] of PATTERNS) result = result.replace(pattern, replacement);
   return result;
 }
+
+/** Members whose value is a secret whatever it looks like (an opaque token, a password). */
+const SECRET_MEMBER = /^(?:access_token|refresh_token|id_token|token|passphrase|password|client_secret|authorization)$/i;
+/** Deeper JSON than this is cut: an error body is for reading, not for a stack overflow. */
+const MAX_DEPTH = 64;
+
+/**
+ * A copy of a parsed JSON value (an error body from a server) with every string, keys
+ * included, passed through `scrub`, and secret-named members replaced outright: a gateway
+ * that echoes the request's Authorization header must not put the token in a Catch flow.
+ */
+export function redactJson(value: unknown, scrub: (text: string) => string, depth = 0): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_DEPTH) return '[TRUNCATED]';
+  if (Array.isArray(value)) return value.map((item) => redactJson(item, scrub, depth + 1));
+  // fromEntries defines properties: a "__proto__" member stays data, as JSON.parse made it.
+  return Object.fromEntries(
+    Object.entries(value).map(([key, member]) => [
+      scrub(key),
+      SECRET_MEMBER.test(key) && member !== null && member !== '' ? '[REDACTED]' : redactJson(member, scrub, depth + 1),
+    ]),
+  );
+}

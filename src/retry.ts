@@ -53,4 +53,23 @@ export function retryAfterMs(value: string | undefined, maxDelayMs: number, now:
   return Math.min(ms, maxDelayMs);
 }
 
-export const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Waits `ms`, or less when `signal` aborts (the caller then checks why). The timer is unref'd
+ * and cleared on abort: a request waiting out a Retry-After never keeps a closed client alive.
+ */
+export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -12,8 +12,10 @@ import { EventEmitter } from 'node:events';
 import { decodeJwt } from 'jose';
 import type { Dispatcher } from 'undici';
 import { CaraError } from './errors';
-import { describeUrl, headerValue, parseJsonBody, sendHttp, type HttpResponse } from './http';
+import { describeUrl, parseJsonBody, sendHttp, type HttpResponse } from './http';
+import { oauthRefusal } from './oauth';
 import { redact } from './redact';
+import { backoffDelayMs, retryPolicy, type RetryPolicy } from './retry';
 
 export interface AccessToken {
   value: string;
@@ -67,8 +69,6 @@ export interface TokenManagerOptions {
   random?: () => number;
 }
 
-/** Refusals a retry cannot fix: reported, never retried in the background. */
-const PERMANENT_OAUTH_ERRORS = new Set(['invalid_client', 'invalid_scope', 'unauthorized_client', 'invalid_grant', 'unsupported_grant_type', 'invalid_request']);
 /** Renewal starts at 80 % of the lifetime or 60 s before expiry, whichever is earlier... */
 const RENEW_FRACTION = 0.8;
 const RENEW_MARGIN_MS = 60_000;
@@ -91,8 +91,7 @@ function expiryMarginMs(lifetimeMs: number): number {
 export class TokenManager extends EventEmitter {
   private readonly clock: Clock;
   private readonly random: () => number;
-  private readonly backoffInitialMs: number;
-  private readonly backoffMaxMs: number;
+  private readonly backoff: RetryPolicy;
   private token?: AccessToken;
   private tokenPromise?: Promise<AccessToken>;
   private previousValue?: string;
@@ -109,8 +108,7 @@ export class TokenManager extends EventEmitter {
     super();
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
-    this.backoffInitialMs = options.backoffInitialMs ?? 1_000;
-    this.backoffMaxMs = options.backoffMaxMs ?? 30_000;
+    this.backoff = retryPolicy({ baseDelayMs: options.backoffInitialMs ?? 1_000, maxDelayMs: options.backoffMaxMs ?? 30_000 });
   }
 
   get state(): TokenState {
@@ -209,9 +207,8 @@ export class TokenManager extends EventEmitter {
     const error = err instanceof CaraError ? err : new CaraError('CARA_BAD_RESPONSE', `token request failed: ${String(err)}`, { cause: err });
     if (this.closed) throw this.closedError();
     this.failures += 1;
-    const exponential = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** (this.failures - 1));
-    // Jitter in [50 %, 100 %] of the delay: many Node-RED instances restarted together spread out.
-    const delay = Math.round(exponential * (0.5 + this.random() * 0.5));
+    // Jittered: many Node-RED instances restarted together spread out.
+    const delay = backoffDelayMs(this.backoff, this.failures - 1, this.random);
     this.lastError = error;
     this.retryAt = this.clock.now() + delay;
     const permanent = !error.retryable;
@@ -274,7 +271,7 @@ export class TokenManager extends EventEmitter {
       signal,
     });
     const where = `token request to ${describeUrl(url)} for client "${o.clientId}"`;
-    if (res.statusCode !== 200) throw this.refusal(res, where);
+    if (res.statusCode !== 200) throw oauthRefusal(res, where, (text) => this.redact(text));
     return this.parseToken(res, where, obtainedAt);
   }
 
@@ -306,36 +303,4 @@ export class TokenManager extends EventEmitter {
     const scope = typeof doc.scope === 'string' ? doc.scope : this.options.scope?.trim() || undefined;
     return { value, tokenType: 'Bearer', expiresAt, obtainedAt, ...(scope ? { scope } : {}), ...(claims ? { claims } : {}) };
   }
-
-  private refusal(res: HttpResponse, where: string): CaraError {
-    let doc: Record<string, unknown> = {};
-    try {
-      const parsed = JSON.parse(res.body.toString('utf8')) as unknown;
-      if (typeof parsed === 'object' && parsed !== null) doc = parsed as Record<string, unknown>;
-    } catch {
-      // not JSON: reported by status below
-    }
-    const retryableStatus = res.statusCode >= 500 || res.statusCode === 429;
-    if (typeof doc.error === 'string') {
-      const description = typeof doc.error_description === 'string' ? `: ${this.redact(doc.error_description)}` : '';
-      const hint = OAUTH_HINTS[doc.error] ?? '';
-      return new CaraError('CARA_OAUTH', `${where} refused (${res.statusCode} ${doc.error}${description})${hint}`, {
-        statusCode: res.statusCode,
-        oauthError: doc.error,
-        outcome: { error: doc.error, error_description: doc.error_description },
-        retryable: !PERMANENT_OAUTH_ERRORS.has(doc.error) && (retryableStatus || doc.error === 'temporarily_unavailable' || doc.error === 'server_error'),
-      });
-    }
-    const type = headerValue(res.headers, 'content-type') ?? 'no content type';
-    return new CaraError('CARA_HTTP', `${where} answered ${res.statusCode} (${type}) without an OAuth error`, {
-      statusCode: res.statusCode,
-      retryable: retryableStatus,
-    });
-  }
 }
-
-const OAUTH_HINTS: Record<string, string> = {
-  invalid_client: '; check the client id and that the client certificate is the one registered with CARA for it',
-  invalid_scope: '; check the scope: only the namespaces registered for this client may be asked for',
-  unauthorized_client: '; this client is not allowed the client_credentials grant',
-};

@@ -190,6 +190,20 @@ describe('AimClient against the sandbox AIM', function () {
     assert.equal((await aim.resolve(MPI_1)).cached, false);
   });
 
+  it('scrubs the token from AIM answers passed on as err.outcome (an error, and a 200 without accountUrn)', async () => {
+    const token = (await peers.tokens.get()).value;
+    aim = new AimClient({ http: peers.http, aimUrl: peers.aim.origin, redact: (text) => text.split(token).join('[TOKEN]') });
+    peers.aim.faults.queue({ kind: 'status', status: 403, body: { message: `denied for Bearer ${token}`, seen: token } }, 1);
+    const denied = await rejection(aim.resolve(MPI_1));
+    assert.equal(denied.statusCode, 403);
+    assert.deepEqual(denied.outcome, { message: 'denied for Bearer [REDACTED]', seen: '[REDACTED]' });
+    peers.aim.faults.queue({ kind: 'status', status: 200, body: { echo: { authorization: `Bearer ${token}` }, note: `got ${token}` } }, 1);
+    const odd = await rejection(aim.resolve(MPI_1));
+    assert.equal(odd.code, 'CARA_BAD_RESPONSE');
+    assert.deepEqual(odd.outcome, { echo: { authorization: '[REDACTED]' }, note: 'got [TOKEN]' });
+    assert.doesNotMatch(`${denied.message} ${odd.message} ${JSON.stringify([denied.outcome, odd.outcome])}`, new RegExp(token.slice(-24)));
+  });
+
   it('times out (CARA_TIMEOUT) when AIM does not answer', async () => {
     const http = new AuthorizedHttp({ dispatcher: peers.agent, tokens: peers.tokens, allowedOrigins: [peers.aim.origin], timeoutMs: 200, retry: { maxRetries: 0 } });
     aim = new AimClient({ http, aimUrl: peers.aim.origin });

@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import type { Agent } from 'undici';
 import { AuthorizedHttp, type AuthorizedRequest } from '../src/authorized';
 import { CaraError } from '../src/errors';
-import { backoffDelayMs, retryAfterMs, retryPolicy } from '../src/retry';
+import { backoffDelayMs, defaultSleep, retryAfterMs, retryPolicy } from '../src/retry';
 import { createPki, type Pki } from '../sandbox/pki';
 import { CountingTokens, sandboxAgent, startScriptedServer, type ScriptedServer } from './support/fault-server';
 
@@ -184,15 +184,75 @@ describe('AuthorizedHttp (ITI-72)', () => {
     assert.equal((await rejection(http.send({ method: 'GET', url: plain, idempotent: true }))).code, 'CARA_UNSAFE_LINK');
   });
 
-  it('handles error bodies that are not JSON, and never echoes the token', async () => {
-    server.script({ status: 500, body: 'upstream said Bearer test-token-1 is bad' });
+  it('shows the start of a plain-text error body, without the token', async () => {
+    // No "Bearer" before it: only the exact-value scrub can catch it.
+    server.script({ status: 500, body: 'upstream rejected test-token-1 for this path' });
     http = new AuthorizedHttp({ dispatcher: agent, tokens, allowedOrigins: [server.origin], timeoutMs: 2_000, retry: { maxRetries: 0 } });
     const err = await rejection(http.send(get()));
     assert.equal(err.code, 'CARA_HTTP');
     assert.equal(err.statusCode, 500);
     assert.equal(err.outcome, undefined);
-    assert.match(err.message, /500 Internal Server Error/);
+    assert.match(err.message, /500 Internal Server Error: upstream rejected \[REDACTED\] for this path/);
     assert.doesNotMatch(err.message, /test-token-1/);
+  });
+
+  it('scrubs the token and other secrets from a JSON error body, in the message and in err.outcome', async () => {
+    server.script({
+      status: 400,
+      body: {
+        message: 'Bearer test-token-1 was refused (passphrase Secret-Pass-99)',
+        request: { headers: { authorization: 'Bearer test-token-1', Accept: 'application/json' }, seen: ['test-token-1', 42, null] },
+      },
+    });
+    http = new AuthorizedHttp({
+      dispatcher: agent, tokens, allowedOrigins: [server.origin], timeoutMs: 2_000,
+      redact: (text) => text.split('Secret-Pass-99').join('[PASSPHRASE]'),
+    });
+    const err = await rejection(http.send(get()));
+    assert.equal(err.statusCode, 400);
+    assert.match(err.message, /400 Bad Request: Bearer \[REDACTED\] was refused \(passphrase \[PASSPHRASE\]\)/);
+    assert.deepEqual(err.outcome, {
+      message: 'Bearer [REDACTED] was refused (passphrase [PASSPHRASE])',
+      request: { headers: { authorization: '[REDACTED]', Accept: 'application/json' }, seen: ['[REDACTED]', 42, null] },
+    });
+    assert.doesNotMatch(`${err.message} ${JSON.stringify(err.outcome)}`, /test-token-1|Secret-Pass-99/);
+  });
+
+  it('close() (the client-wide signal) ends a request waiting out a Retry-After: CARA_CLOSED at once, and the wait keeps nothing alive', async () => {
+    const refTimers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const lifetime = new AbortController();
+    let waiting!: (ms: number) => void;
+    let timersAdded = -1;
+    const waitStarted = new Promise<number>((resolve) => (waiting = resolve));
+    http = new AuthorizedHttp({
+      dispatcher: agent, tokens, allowedOrigins: [server.origin], timeoutMs: 2_000, signal: lifetime.signal,
+      // The real wait, observed: does it add a timer that keeps the process alive?
+      sleep: (ms, signal) => {
+        const before = refTimers();
+        const wait = defaultSleep(ms, signal);
+        timersAdded = refTimers() - before;
+        waiting(ms);
+        return wait;
+      },
+    });
+    server.script({ status: 429, headers: { 'retry-after': '30' } });
+    const pending = http.send(get());
+    pending.catch(() => undefined);
+    assert.equal(await waitStarted, 30_000);
+    assert.equal(timersAdded, 0, 'the retry wait does not keep the process alive');
+    lifetime.abort();
+    let guard: NodeJS.Timeout | undefined;
+    const stillWaiting = new Promise<never>((_, reject) => {
+      guard = setTimeout(() => reject(new Error('the request still waits after close()')), 2_000);
+    });
+    const err = await rejection(Promise.race([pending, stillWaiting]));
+    clearTimeout(guard);
+    assert.equal(err.code, 'CARA_CLOSED');
+    assert.match(err.message, /closed/);
+    assert.equal(server.requests.length, 1, 'not sent again');
+    // and nothing more is sent through a closed client
+    assert.equal((await rejection(http.send(get()))).code, 'CARA_CLOSED');
+    assert.equal(server.requests.length, 1);
   });
 });
 

@@ -131,6 +131,8 @@ class FakeSet {
     return this.items.flatMap((i) => i.children.map((c) => c.shown));
   }
   /** Only `checked` is read back: the value Node-RED put into a checkbox from the node. */
+  prop(name: string): unknown;
+  prop(name?: string, value?: unknown): this;
   prop(name?: string, value?: unknown): unknown {
     if (arguments.length === 1) return name === 'checked' ? Boolean(this.items[0]?.value) : undefined;
     if (name === 'checked') for (const item of this.items) item.value = Boolean(value);

@@ -6,10 +6,20 @@ import { strict as assert } from 'node:assert';
 import { CaraError } from '../src/errors';
 import { FhirClient } from '../src/fhir/client';
 import type { FhirRequest } from '../src/fhir/types';
-import { startPeers, type Peers } from './support/cara-peers';
+import { createCaraClient } from '../src/client';
+import { CLIENT_CN, CLIENT_ID, SCOPES, startPeers, type Peers } from './support/cara-peers';
 
 const P = 'client-test-partition';
 const OTHER = 'other-partition';
+
+/** Polls until `condition()` holds (at most `timeoutMs`). */
+async function eventually(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 async function rejection(promise: Promise<unknown>): Promise<CaraError> {
   try {
@@ -245,5 +255,49 @@ describe('FhirClient against the sandbox vault', function () {
     await fhir.request(req({ interaction: 'search', resourceType: 'Observation', query: { _count: 1 }, traceparent, tracestate: 'cara=t' }));
     assert.equal(peers.vault.requests[0].headers.traceparent, traceparent);
     assert.equal(peers.vault.requests[0].headers.tracestate, 'cara=t');
+  });
+
+  it('pages() of an interaction that is not paged yields its one response as it is', async () => {
+    const created = await fhir.request(req({ interaction: 'create', body: observation('one-page'), preferReturn: 'representation' }));
+    const id = (created.body as Resource).id as string;
+    const pages = [];
+    for await (const page of fhir.pages(req({ resourceType: 'Observation', id }))) pages.push(page);
+    assert.equal(pages.length, 1);
+    assert.equal((pages[0].body as Resource).resourceType, 'Observation');
+    assert.equal((pages[0].body as Resource).id, id);
+  });
+
+  it('refuses a base URL that is not https (the library applies the config rule itself)', () => {
+    for (const baseUrl of ['http://ws-fhir-mtls.cara.ch/fhir', 'https://user:pw@ws-fhir-mtls.cara.ch/fhir', 'https://ws-fhir-mtls.cara.ch/fhir?x=1', 'not a url']) {
+      assert.throws(() => new FhirClient({ http: peers.http, baseUrl }), (err: unknown) => err instanceof CaraError && err.code === 'CARA_CONFIG' && err.property === 'fhirBaseUrl', baseUrl);
+    }
+  });
+
+  it('CaraClient.close() ends a request waiting out a Retry-After of 30 s with CARA_CLOSED, and close() resolves', async () => {
+    const identity = peers.pki.client(CLIENT_CN);
+    const client = await createCaraClient({
+      clientId: CLIENT_ID,
+      scope: SCOPES.join(' '),
+      issuer: peers.iam.issuer,
+      fhirBaseUrl: peers.vault.base,
+      tls: { certificate: { type: 'pem', cert: identity.certPem, key: identity.keyPem }, extraCa: [peers.pki.ca.certPem] },
+      timeoutMs: 5_000,
+    });
+    peers.vault.faults.queue({ kind: 'status', status: 429, retryAfterSeconds: 30 }, 1);
+    const pending = client.fhir.request(req({ interaction: 'search', resourceType: 'Observation', query: { _count: 1 } }));
+    pending.catch(() => undefined);
+    await eventually(() => peers.vault.requests.length === 1, 5_000, 'the first attempt');
+    let guard: NodeJS.Timeout | undefined;
+    const stillWaiting = new Promise<never>((_, reject) => {
+      guard = setTimeout(() => reject(new Error('the request still waits after close()')), 3_000);
+    });
+    try {
+      await Promise.race([client.close(), stillWaiting]);
+      const err = await rejection(Promise.race([pending, stillWaiting]));
+      assert.equal(err.code, 'CARA_CLOSED', err.message);
+    } finally {
+      clearTimeout(guard);
+    }
+    assert.equal(peers.vault.requests.length, 1, 'not sent again');
   });
 });

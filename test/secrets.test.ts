@@ -13,10 +13,9 @@ import {
   helper,
   inject,
   loadFlow,
-  startPlatform,
   type FlowNode,
-  type Platform,
 } from './support/node-red';
+import { startVaultPlatform, vaultConfig, type VaultPlatform } from './support/platform';
 
 /** The base64 body of a PEM block, without its armour (what a leak would most likely show). */
 function pemBody(pem: string): string {
@@ -30,10 +29,10 @@ function spyCalls(name: 'status' | 'error' | 'warn' | 'log' | 'debug' | 'trace')
 }
 
 describe('secrets never reach status, logs or errors', function () {
-  let platform: Platform;
+  let platform: VaultPlatform;
 
   before(async function () {
-    platform = await startPlatform();
+    platform = await startVaultPlatform();
     await helper.startServer();
   });
 
@@ -44,8 +43,8 @@ describe('secrets never reach status, logs or errors', function () {
 
   afterEach(() => helper.unload());
 
-  it('over get, renew, introspect, verify and failures', async function () {
-    const good = caraConfig(platform, { id: 'good', certificate: 'pkcs12' });
+  it('over get, renew, introspect, verify and failures, and server errors that echo the token', async function () {
+    const good = vaultConfig(platform, { id: 'good', certificate: 'pkcs12' });
     const encrypted = caraConfig(platform, { id: 'wrong-passphrase', certificate: 'pem-encrypted', passphrase: 'Wrong-Passphrase-123' });
     const badScope = caraConfig(platform, { id: 'bad-scope', certificate: 'pem-encrypted', scope: 'ns:cara:nothing.Reader' });
     const stranger = caraConfig(platform, { id: 'stranger', client: 'stranger', certificate: 'pem' });
@@ -74,6 +73,8 @@ describe('secrets never reach status, logs or errors', function () {
       tokenNode('get-wrong-passphrase', 'wrong-passphrase'),
       tokenNode('get-bad-scope', 'bad-scope'),
       tokenNode('get-stranger', 'stranger'),
+      { id: 'fhir', type: 'cara-fhir', z: 'f1', config: 'good', interaction: 'read', resourceType: 'Patient', resourceTypeType: 'str', resourceId: 'p1', resourceIdType: 'str', wires: [['out']] },
+      { id: 'resolve', type: 'cara-resolve-account', z: 'f1', config: 'good', cacheTtl: 0, wires: [['out']] },
       { id: 'out', type: 'helper', z: 'f1' },
       { id: 'catch', type: 'catch', z: 'f1', scope: null, uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper', z: 'f1' },
@@ -109,6 +110,29 @@ describe('secrets never reach status, logs or errors', function () {
     inject('get-stranger');
     const errors = [];
     for (let i = 0; i < 5; i++) errors.push(await caught.next());
+
+    // A gateway or server that echoes the request's Authorization header in its error body:
+    // the body reaches Catch and debug as msg.outcome, so it must be scrubbed like the message.
+    platform.vault.faults.queue({
+      kind: 'status',
+      status: 400,
+      body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'security', diagnostics: `rejected Authorization: Bearer ${second}` }] },
+    });
+    inject('fhir', { partition: platform.patients[0].partition });
+    platform.aim.faults.queue({
+      kind: 'status',
+      status: 400,
+      body: { message: `invalid request with Bearer ${second}`, request: { headers: { authorization: `Bearer ${second}` } }, token: second },
+    });
+    inject('resolve', { payload: platform.patients[0].mpiIdUrn });
+    const echoed = [await caught.next(), await caught.next()];
+    for (const m of echoed) {
+      assert.equal(m.statusCode, 400);
+      assert.ok(m.outcome, 'the server error body is passed on as msg.outcome');
+    }
+    assert.ok(echoed.some((m) => /rejected Authorization/.test(JSON.stringify(m.outcome))));
+    assert.ok(echoed.some((m) => /invalid request with/.test(JSON.stringify(m.outcome))));
+    errors.push(...echoed);
     assert.equal(errors.filter((m) => (m.error as { code?: string }).code === 'CARA_TOKEN_INVALID').length, 2);
     assert.ok(errors.some((m) => /passphrase/.test((m.error as { message: string }).message)));
     assert.ok(errors.some((m) => /invalid_scope/.test((m.error as { message: string }).message)));

@@ -340,11 +340,12 @@ describe('TokenManager (ITI-71) against the sandbox IAM over mTLS', function () 
   describe('answers no real IAM gives on demand (HTTPS stub)', function () {
     let server: https.Server;
     let answer: Record<string, unknown>;
+    let status = 200;
     let endpoint: string;
 
     before(async function () {
       server = https.createServer({ key: pki.server.keyPem, cert: pki.server.certPem }, (_req, res) => {
-        res.writeHead(200, { 'content-type': 'application/json' });
+        res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(answer));
       });
       server.listen(0, '127.0.0.1');
@@ -365,6 +366,20 @@ describe('TokenManager (ITI-71) against the sandbox IAM over mTLS', function () 
       const token = remember(await manager({ tokenEndpoint: endpoint }).get());
       assert.equal(token.tokenType, 'Bearer');
       assert.equal(token.expiresAt, exp * 1000);
+    });
+
+    it('scrubs secrets from a refusal\'s error_description, in the message and in err.outcome', async function () {
+      const echoed = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJlY2hvZWQifQ.c2lnbmF0dXJlLXZhbHVl';
+      status = 400;
+      answer = { error: 'invalid_request', error_description: `client_assertion ${echoed} refused; passphrase Secret-Pass-99` };
+      try {
+        const err = expectCaraError(await rejection(manager({ tokenEndpoint: endpoint, secrets: ['Secret-Pass-99'] }).get()), 'CARA_OAUTH');
+        assert.equal(err.oauthError, 'invalid_request');
+        assert.match(err.message, /invalid_request: client_assertion \[REDACTED JWT\] refused; passphrase \[REDACTED\]/);
+        assert.deepEqual(err.outcome, { error: 'invalid_request', error_description: 'client_assertion [REDACTED JWT] refused; passphrase [REDACTED]' });
+      } finally {
+        status = 200;
+      }
     });
 
     it('refuses a token type other than Bearer', async function () {

@@ -7,7 +7,7 @@
 import type { AuthorizedHttp } from '../authorized';
 import { CaraError } from '../errors';
 import { describeUrl, headerValue, type HttpMethod, type HttpResponse } from '../http';
-import { isBundle, mergePages, pagingBounds, rebaseBundleLinks, rebaseLink, tryRebaseLink, walkPages } from './paging';
+import { isBundle, mergePages, pagingBounds, rebaseBundleLinks, rebaseLink, tryRebaseLink, walkPages, type Page, type PagingBounds } from './paging';
 import { planRequest, type PlannedRequest } from './plan';
 import { normalizeBaseUrl } from './urls';
 import type { FhirBundle, FhirRequest, FhirResponse, FhirResponseHeaders } from './types';
@@ -17,8 +17,6 @@ export interface FhirClientOptions {
   /** e.g. https://ws-fhir-mtls.cara.ch/fhir */
   baseUrl: string;
 }
-
-type BundleResponse = FhirResponse & { body: FhirBundle };
 
 export class FhirClient {
   private readonly http: AuthorizedHttp;
@@ -35,31 +33,29 @@ export class FhirClient {
     return this.execute(plan, req.partition);
   }
 
-  /** For search/history: yields page after page, next links rebased and checked, within maxPages/maxResources. */
+  /**
+   * For search/history: yields page after page, next links rebased and checked, within
+   * maxPages/maxResources. Any other interaction yields its one response.
+   */
   async *pages(req: FhirRequest): AsyncGenerator<FhirResponse> {
-    for await (const page of this.walk(req)) yield page.response;
+    const plan = planRequest(this.base, req);
+    const bounds = pagingBounds(req.paging);
+    if (plan.kind !== 'paged') {
+      yield await this.execute(plan, req.partition);
+      return;
+    }
+    for await (const page of this.walkPaged(plan, req, bounds)) yield page.response;
   }
 
   /** All pages merged into one Bundle (`total` = entries collected); a truncated result carries a meta tag and the `next` link. */
   async merged(req: FhirRequest): Promise<FhirResponse> {
     const plan = planRequest(this.base, req);
     if (plan.kind !== 'paged') return this.execute(plan, req.partition);
-    return mergePages(this.walkPlanned(plan, req));
+    return mergePages(this.walkPaged(plan, req, pagingBounds(req.paging)));
   }
 
-  private walk(req: FhirRequest): ReturnType<FhirClient['walkPlanned']> {
-    const plan = planRequest(this.base, req);
-    return this.walkPlanned(plan, req);
-  }
-
-  private async *walkPlanned(plan: PlannedRequest, req: FhirRequest): ReturnType<typeof walkPages> {
-    const bounds = pagingBounds(req.paging);
-    const first = await this.execute(plan, req.partition);
-    if (plan.kind !== 'paged' || !isBundle(first.body)) {
-      // Not a paged interaction: one "page", nothing to follow.
-      yield { response: first as BundleResponse, truncated: false };
-      return;
-    }
+  /** A search/history plan only: every page is a Bundle. */
+  private async *walkPaged(plan: PlannedRequest, req: FhirRequest, bounds: PagingBounds): AsyncGenerator<Page> {
     const nextPlan = (url: URL): PlannedRequest => ({
       kind: 'paged',
       method: 'GET',
@@ -70,11 +66,18 @@ export class FhirClient {
       expect: 'bundle',
     });
     yield* walkPages(
-      first as BundleResponse,
+      await this.executePaged(plan, req.partition),
       bounds,
       (next) => rebaseLink(next, this.base, req.partition),
-      async (url) => (await this.execute(nextPlan(url), req.partition)) as BundleResponse,
+      (url) => this.executePaged(nextPlan(url), req.partition),
     );
+  }
+
+  private async executePaged(plan: PlannedRequest, partition: string): Promise<FhirResponse & { body: FhirBundle }> {
+    const res = await this.execute(plan, partition);
+    // parseBody already refuses a paged answer that is not a Bundle; this narrows the type.
+    if (!isBundle(res.body)) throw new CaraError('CARA_BAD_RESPONSE', `${plan.method} ${describeUrl(plan.url)} answered without a FHIR Bundle`, { statusCode: res.statusCode });
+    return { ...res, body: res.body };
   }
 
   private async execute(plan: PlannedRequest, partition: string): Promise<FhirResponse> {

@@ -19,7 +19,7 @@
  *     the server encoded it (paging cursors) and its fragment dropped.
  * The token therefore only ever goes to the configured base, within the same partition.
  */
-import { CaraError } from '../errors';
+import { CaraError, inputError } from '../errors';
 import { vaultUrl } from './urls';
 import {
   DEFAULT_MAX_PAGES,
@@ -30,7 +30,6 @@ import {
   type FhirPaging,
   type FhirResponse,
 } from './types';
-import { inputError } from '../errors';
 
 const PLAIN_SEGMENT = /^[A-Za-z0-9_$.-]{1,200}$/;
 

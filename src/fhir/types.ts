@@ -57,7 +57,7 @@ export interface FhirRequest {
   patchFormat?: 'json-patch' | 'fhirpath-patch';
   /** operation: '$everything' or 'everything'; [A-Za-z][A-Za-z0-9_-]*. */
   operation?: string;
-  /** operation: GET (query parameters) or POST (Parameters body). Default POST. */
+  /** operation: GET (query parameters) or POST (Parameters body). Default: POST when `body` is set, else GET (plan.ts). */
   operationMethod?: 'GET' | 'POST';
   /** update/delete by `query` instead of id. */
   conditional?: boolean;

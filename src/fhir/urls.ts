@@ -84,21 +84,31 @@ export function toSearchParams(query: FhirQuery | undefined, property = 'query')
   return params;
 }
 
+/**
+ * The one rule for a configured service URL (issuer, endpoints, AIM, FHIR base): https (every
+ * CARA service is mutual TLS), no user:password, no query or fragment. CARA_CONFIG naming
+ * `property` otherwise. Used by client.ts for the settings and here for the FHIR base, so that
+ * the library used without the node's checks applies the same rule.
+ */
+export function parseServiceUrl(property: string, value: string, example = 'https://ws-fhir-mtls.cara.ch/fhir'): URL {
+  const fail = (problem: string, expected: string): never => {
+    throw new CaraError('CARA_CONFIG', `${property} ${problem}; expected ${expected}`, { property });
+  };
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(`"${value}" is not a URL`, `an https URL such as ${example}`);
+  }
+  if (url.protocol !== 'https:') fail(`"${value}" does not use https`, 'an https URL (every CARA service is mutual TLS)');
+  if (url.username || url.password) fail('contains user credentials', 'a URL without user:password');
+  if (url.search || url.hash) fail('has a query or fragment', 'a URL without "?" or "#"');
+  return url;
+}
+
 /** The configured FHIR base (e.g. https://ws-fhir-mtls.cara.ch/fhir), without trailing '/'. */
 export function normalizeBaseUrl(baseUrl: string): URL {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    throw new CaraError('CARA_CONFIG', `the FHIR base URL "${baseUrl}" is not a URL; expected e.g. https://ws-fhir-mtls.cara.ch/fhir`, {
-      property: 'fhirBaseUrl',
-    });
-  }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || url.username || url.password) {
-    throw new CaraError('CARA_CONFIG', 'the FHIR base URL must be an https URL without query, fragment or credentials; expected e.g. https://ws-fhir-mtls.cara.ch/fhir', {
-      property: 'fhirBaseUrl',
-    });
-  }
+  const url = parseServiceUrl('fhirBaseUrl', baseUrl);
   url.pathname = url.pathname.replace(/\/+$/, '');
   return url;
 }
