@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the hot paths of node-red-contrib-cara, each against a baseline measured in
- * the same run, on this machine, with no network: the peers (IAM, AIM, a minimal FHIR server,
- * all over mTLS) run in a child process, Node-RED with the built nodes runs in this one.
+ * the same run, on this machine, with no network: the peers (IAMs and AIM in one child process,
+ * a minimal FHIR server in another, all over mTLS), Node-RED with the built nodes in this one.
  *
  *   tsx bench/run.ts [--quick] [--profile] [--only=read,memory,token,account,paging] [--out=FILE]
  *

@@ -15,7 +15,8 @@ import type { TokenState } from '../../src/token';
 import { PARTITION, PATIENT_ID } from '../support/fixtures';
 import { caraConfig } from '../support/flows';
 import { burst, closedLoop, openLoop, type TimedResult } from '../support/load';
-import { LagRecorder } from '../support/lag';
+import { LagRecorder, maxLagBetween, type LagTrace } from '../support/lag';
+import { ConnectionLog, type NewConnection } from '../support/tls-connections';
 import { benchFlow } from '../support/node-red';
 import type { BenchContext, CaseReport, TargetResult } from '../support/report';
 import { formatNumber, formatSummary, percentile, summarize, type Summary } from '../support/stats';
@@ -45,6 +46,12 @@ interface WindowStats {
   count: number;
   p50: number;
   p99: number;
+}
+
+/** How the token request of one renewal reached the IAM. */
+function describeConnections(connections: NewConnection[]): string {
+  if (connections.length === 0) return 'kept-alive connection';
+  return connections.map((c) => (c.resumed ? 'new connection, TLS resumed' : 'new connection, full TLS handshake')).join(' + ');
 }
 
 function windowStats(latencies: number[]): WindowStats {
@@ -117,9 +124,13 @@ export async function tokenUnderLoad(ctx: BenchContext): Promise<CaseReport> {
   };
   client.tokens.on('state', onState);
   await ctx.peers.reset();
+  await ctx.peers.startLag();
+  const connections = new ConnectionLog();
   const lag = new LagRecorder();
   const stream = await openLoop(read, { perSecond, durationMs, maxInFlight });
   lag.stop();
+  connections.stop();
+  const peerLag = await ctx.peers.stopLag();
   client.tokens.off('state', onState);
   const streamTokenRequests = (await ctx.peers.counters()).shortTokenRequests;
   const streamStart = stream.starts[0] ?? 0;
@@ -135,7 +146,23 @@ export async function tokenUnderLoad(ctx: BenchContext): Promise<CaseReport> {
   const steady: number[] = [];
   const before: number[] = [];
   const after: number[] = [];
-  const perRenewal: Array<{ durationMs: number; during: WindowStats; steady: WindowStats; maxLagDuringMs: number; maxLagSteadyMs: number }> = [];
+  const perRenewal: Array<{
+    durationMs: number;
+    during: WindowStats;
+    steady: WindowStats;
+    maxLagDuringMs: number;
+    maxLagSteadyMs: number;
+    /** The peer processes' longest event-loop lag, during the renewal and in the steady windows. */
+    iamLagMs: { during: number; steady: number };
+    fhirLagMs: { during: number; steady: number };
+    iamConnection: string;
+  }> = [];
+  // the peers' lag traces are on the wall clock: map this process's performance.now() onto it
+  const epoch = (t: number): number => performance.timeOrigin + t;
+  const peerLagAround = (trace: LagTrace, r: Renewal): { during: number; steady: number } => ({
+    during: maxLagBetween(trace, epoch(r.start - margin), epoch(r.end + margin)),
+    steady: Math.max(maxLagBetween(trace, epoch(r.start - margin - side), epoch(r.start - margin)), maxLagBetween(trace, epoch(r.end + margin), epoch(r.end + margin + side))),
+  });
   for (const r of renewals) {
     const d: number[] = [];
     const s: number[] = [];
@@ -158,6 +185,9 @@ export async function tokenUnderLoad(ctx: BenchContext): Promise<CaseReport> {
       steady: windowStats(s),
       maxLagDuringMs: lag.maxLag(r.start - margin, r.end + margin),
       maxLagSteadyMs: Math.max(lag.maxLag(r.start - margin - side, r.start - margin), lag.maxLag(r.end + margin, r.end + margin + side)),
+      iamLagMs: peerLagAround(peerLag.iam, r),
+      fhirLagMs: peerLagAround(peerLag.fhir, r),
+      iamConnection: describeConnections(connections.to(ctx.peers.shortIssuer, r.start, r.end)),
     });
   }
   const ratiosP99 = perRenewal.filter((r) => r.during.count > 0 && r.steady.count > 0).map((r) => r.during.p99 / r.steady.p99);
@@ -202,6 +232,8 @@ export async function tokenUnderLoad(ctx: BenchContext): Promise<CaseReport> {
   notes.push(
     `token lifetime ${ttlMs / 1000} s on the stream's IAM; renewals took ${perRenewal.map((r) => ms(r.durationMs)).join(', ')} ms (a background request: no message waits for the token itself)`,
     `longest event-loop stall during each renewal: ${perRenewal.map((r) => ms(r.maxLagDuringMs)).join(', ')} ms; in the steady windows around it: ${perRenewal.map((r) => ms(r.maxLagSteadyMs)).join(', ')} ms (every message in flight waits out a stall)`,
+    `peers' longest event-loop lag during each renewal (in the steady windows around it): IAM process ${perRenewal.map((r) => `${ms(r.iamLagMs.during)} (${ms(r.iamLagMs.steady)})`).join(', ')} ms; FHIR process ${perRenewal.map((r) => `${ms(r.fhirLagMs.during)} (${ms(r.fhirLagMs.steady)})`).join(', ')} ms`,
+    `each renewal's token request reached the IAM over: ${perRenewal.map((r) => r.iamConnection).join('; ')}`,
     `windows: during = ${formatNumber(margin)} ms either side of a renewal, steady = the ${formatNumber(side)} ms before and after that; latency from send to the sink, in Node-RED; at most ${maxInFlight} in flight (the rate was held back by that cap for ${formatNumber(stream.cappedMs)} ms)`,
   );
   if (coldErrors > 0) notes.push(`${coldErrors} cold-start messages failed`);

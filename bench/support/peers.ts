@@ -1,69 +1,66 @@
 /**
- * Starts peers-process.ts in a child process and talks to it: the servers' addresses and
- * certificates, their request counters, and a bearer token for the baselines.
+ * Starts the benchmark's peers in two child processes and talks to them:
+ * peers-process.ts (the two IAMs and the AIM) and fhir-process.ts (the FHIR server, given the
+ * sandbox CA and server certificate the first one made). Gives the cases the servers'
+ * addresses and certificates, their request counters, their event-loop lag, and a bearer
+ * token for the baselines.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import type { PeerCounters, PeerInfo, PeerMessage, PeerOptions, PeerReply, PeerRequest } from './peers-process';
+import { ChildPeer } from './child-ipc';
+import type { FhirCounters, FhirInfo, FhirSetup } from './fhir-process';
+import type { LagTrace } from './lag';
+import type { IamCounters, IamInfo, IamSetup } from './peers-process';
 
-export type { PeerCounters, PeerInfo } from './peers-process';
+export interface PeerOptions extends IamSetup {
+  searchTotal: number;
+  pageSize: number;
+}
+
+export type PeerInfo = Omit<IamInfo, 'serverTls'> & FhirInfo;
+export type PeerCounters = IamCounters & FhirCounters;
+
+/** Event-loop lag of each peer process (epoch-ms times, see lag.ts). */
+export interface PeerLag {
+  iam: LagTrace;
+  fhir: LagTrace;
+}
 
 export interface Peers extends PeerInfo {
   counters(): Promise<PeerCounters>;
   /** Zeroes the counters (and drops what AIM recorded). */
   reset(): Promise<void>;
+  /** Starts recording the peers' event-loop lag (1 ms timer in each process). */
+  startLag(): Promise<void>;
+  stopLag(): Promise<PeerLag>;
   /** An mTLS keep-alive Agent with the client certificate, as cara-config builds one. */
   agent(): Agent;
   /** One real access token from the 300 s IAM, for the baselines' fixed bearer header. */
   fetchToken(): Promise<string>;
+  /** Stops both processes. */
   stop(): Promise<void>;
 }
 
-const START_TIMEOUT_MS = 60_000;
-
 export async function startPeers(options: PeerOptions): Promise<Peers> {
-  // process.execArgv carries tsx's loader, so the child runs TypeScript like the parent.
-  const child: ChildProcess = fork(join(__dirname, 'peers-process.ts'), [JSON.stringify(options)], {
-    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  const iam = await ChildPeer.start<IamSetup, IamInfo, IamCounters>('identity peers (IAM, AIM)', join(__dirname, 'peers-process.ts'), {
+    shortTokenTtlSeconds: options.shortTokenTtlSeconds,
+    patients: options.patients,
   });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString('utf8')).slice(-8_000);
-  });
-
-  const info = await new Promise<PeerInfo>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the peers did not start within ${START_TIMEOUT_MS / 1000} s\n${stderr}`)), START_TIMEOUT_MS);
-    child.on('message', function onMessage(message: PeerMessage) {
-      if ('ready' in message) {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        resolve(message.ready);
-      } else if ('failed' in message) {
-        clearTimeout(timer);
-        reject(new Error(`the peers failed to start: ${message.failed}`));
-      }
+  const { serverTls, ...iamInfo } = iam.info;
+  let fhir: ChildPeer<FhirInfo, FhirCounters>;
+  try {
+    fhir = await ChildPeer.start<FhirSetup, FhirInfo, FhirCounters>('FHIR server', join(__dirname, 'fhir-process.ts'), {
+      caPem: iamInfo.caPem,
+      serverCertPem: serverTls.certPem,
+      serverKeyPem: serverTls.keyPem,
+      searchTotal: options.searchTotal,
+      pageSize: options.pageSize,
     });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the peers process exited (${code}) before it was ready\n${stderr}`));
-    });
-  });
-
-  let nextId = 1;
-  const waiting = new Map<number, (reply: PeerReply) => void>();
-  child.on('message', (message: PeerMessage) => {
-    if ('id' in message) {
-      waiting.get(message.id)?.(message);
-      waiting.delete(message.id);
-    }
-  });
-  const call = (name: PeerRequest['call']): Promise<PeerReply> =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      waiting.set(id, (reply) => (reply.error ? reject(new Error(reply.error)) : resolve(reply)));
-      child.send({ id, call: name } satisfies PeerRequest);
-    });
+  } catch (err) {
+    await iam.stop();
+    throw err;
+  }
+  const info: PeerInfo = { ...iamInfo, ...fhir.info };
 
   const agents: Agent[] = [];
   const agent = (): Agent => {
@@ -75,11 +72,15 @@ export async function startPeers(options: PeerOptions): Promise<Peers> {
     agents.push(created);
     return created;
   };
+  const both = <T>(call: Parameters<typeof iam.call>[0], pick: (iamReply: Awaited<ReturnType<typeof iam.call>>, fhirReply: Awaited<ReturnType<typeof fhir.call>>) => T): Promise<T> =>
+    Promise.all([iam.call(call), fhir.call(call)]).then(([a, b]) => pick(a, b));
 
   return {
     ...info,
-    counters: async () => (await call('counters')).counters as PeerCounters,
-    reset: async () => void (await call('reset')),
+    counters: () => both('counters', (a, b) => ({ ...(a.counters as IamCounters), ...(b.counters as FhirCounters) })),
+    reset: () => both('reset', () => undefined),
+    startLag: () => both('lagStart', () => undefined),
+    stopLag: () => both('lagStop', (a, b) => ({ iam: a.lag ?? { times: [], lags: [] }, fhir: b.lag ?? { times: [], lags: [] } })),
     agent,
     async fetchToken() {
       const dispatcher = agent();
@@ -97,12 +98,7 @@ export async function startPeers(options: PeerOptions): Promise<Peers> {
     },
     async stop() {
       await Promise.allSettled(agents.map((a) => a.close()));
-      if (child.connected) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        await call('stop').catch(() => undefined);
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3_000))]);
-      }
-      if (child.exitCode === null) child.kill();
+      await Promise.allSettled([fhir.stop(), iam.stop()]);
     },
   };
 }
