@@ -223,23 +223,23 @@ describe('cara-config node (real Node-RED, real IAM over mTLS)', function () {
   });
 
   describe('status fan-out', function () {
-    it('shows every user "ready", then "token ok" once a token is there', async function () {
+    it('gets a token at deploy: every user shows "token ok" before any message, and the first message waits for nothing', async function () {
+      const before = platform.iam.tokenRequestCount;
       const { flow, credentials } = flowWith(platform);
       await loadFlow(flow, credentials);
-      await eventually(() => statusesOf('token2').some((s) => s.fill === 'grey' && s.text === 'ready'), 2_000, 'ready on token2');
-      const green = nextStatus(node('token2'), (s) => s.fill === 'green' && /^token ok · until \d\d:\d\d:\d\d$/.test(String(s.text)));
+      const tokenOk = (s: NodeStatus): boolean => s.fill === 'green' && /^token ok · until \d\d:\d\d:\d\d$/.test(String(s.text));
+      await eventually(() => statusesOf('token2').some(tokenOk), 5_000, 'token ok on token2 without a message');
+      assert.equal(platform.iam.tokenRequestCount, before + 1, 'one token request at deploy');
       const out = collect('out');
       inject('token');
       await out.next();
-      await green;
+      assert.equal(platform.iam.tokenRequestCount, before + 1, 'the message used the token got at deploy');
     });
 
-    it('shows a short reason in red when the IAM refuses the client', async function () {
+    it('shows a short reason in red at deploy when the IAM refuses the client', async function () {
       const { flow, credentials } = flowWith(platform, { client: 'stranger' });
       await loadFlow(flow, credentials);
-      const red = nextStatus(node('token2'), (s) => s.fill === 'red' && String(s.text) === 'invalid_client (401)');
-      inject('token');
-      await red;
+      await eventually(() => statusesOf('token2').some((s) => s.fill === 'red' && String(s.text) === 'invalid_client (401)'), 5_000, 'red at deploy');
     });
   });
 

@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { CaraConfigNode } from '../nodes/shared/config-api';
 import { mergeCredentials, parseTestRequest, type TestConnectionResult } from '../nodes/cara-config/test-connection';
 import { caraConfig, eventually, helper, loadFlow, startPlatform, type ConfigOptions, type FlowNode, type Platform } from './support/node-red';
 import { startScriptedServer, type ScriptedServer } from './support/fault-server';
@@ -79,6 +80,8 @@ describe('cara-config: test connection (POST /cara-config/:id/test, real IAM ove
     // A deployed config with a PKCS#12 and its passphrase in the stored credentials.
     const setup = caraConfig(platform, { id: DEPLOYED_ID, certificate: 'pkcs12' });
     await loadFlow([{ id: 'f1', type: 'tab', label: 'test' }, setup.node], setup.credentials);
+    // The deployed config gets its first token at deploy: let that settle before counting.
+    await (await (helper.getNode(DEPLOYED_ID) as unknown as CaraConfigNode).client()).tokens.get();
     issued.length = 0;
   });
 

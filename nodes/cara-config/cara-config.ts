@@ -103,6 +103,10 @@ export = function (RED: NodeAPI): void {
       client.tokens.on('state', onState);
       stopWatching = () => client.tokens.off('state', onState);
       onState(client.tokens.state);
+      // The first token is asked for at deploy: every user node then shows at once whether the
+      // connection works ("token ok" or "invalid_client"), and the first message does not wait.
+      // A failure is reported through the token state; messages get it through done(err).
+      client.tokens.get().catch(() => undefined);
       return client;
     };
 
