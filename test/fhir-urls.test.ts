@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { CaraError } from '../src/errors';
 import { planRequest } from '../src/fhir/plan';
 import { rebaseLink } from '../src/fhir/paging';
-import { normalizeBaseUrl, toSearchParams } from '../src/fhir/urls';
+import { normalizeBaseUrl, toSearchParams, vaultUrl } from '../src/fhir/urls';
 import type { FhirRequest } from '../src/fhir/types';
 import { describeOutcome } from '../src/fhir/outcome';
 
@@ -39,6 +39,19 @@ describe('FHIR request planning', () => {
     assert.equal(plan({ interaction: 'vread', resourceType: 'Observation', id: 'a', versionId: '3' }).url.href, at('/Observation/a/_history/3'));
     assert.equal(plan({ interaction: 'capabilities' }).url.href, at('/metadata'));
     assert.equal(planRequest(base, { interaction: 'capabilities', partition: 'DEFAULT' }).url.href, 'https://ws-fhir-mtls.cara.ch/fhir/DEFAULT/metadata');
+  });
+
+  it('vaultUrl: the same URL whatever the base looks like; a segment is never read as query or fragment', () => {
+    const odd = normalizeBaseUrl('https://[::1]:8443/my%20vault/fhir//');
+    assert.equal(vaultUrl(odd, 'P', ['Patient', '1'], new URLSearchParams('a=b c')).href, 'https://[::1]:8443/my%20vault/fhir/P/Patient/1?a=b+c');
+    assert.equal(vaultUrl(base, 'P', []).href, 'https://ws-fhir-mtls.cara.ch/fhir/P');
+    // Callers validate segments first; unvalidated ones still stay in the path, encoded.
+    const unsafe = vaultUrl(base, 'P', ['a?b', 'c#d', 'e f']);
+    assert.equal(unsafe.href, 'https://ws-fhir-mtls.cara.ch/fhir/P/a%3Fb/c%23d/e%20f');
+    assert.equal(unsafe.search, '');
+    assert.equal(unsafe.hash, '');
+    const withUser = new URL('https://u:pw@h.example/fhir');
+    assert.equal(vaultUrl(withUser, 'P', ['Patient']).href, 'https://u:pw@h.example/fhir/P/Patient');
   });
 
   it('search: query objects and strings are encoded by URLSearchParams; POST _search sends a form', () => {

@@ -424,6 +424,49 @@ describe('cara-fhir node (real Node-RED, real IAM + FHIR Vault over mTLS)', func
     });
   });
 
+  describe('settings fixed at deploy', function () {
+    it('reads env and str settings once and a msg path per message, for every message alike', async function () {
+      process.env.CARA_FHIR_TEST_PATIENT_ID = 'patient';
+      try {
+        const { call } = await start({
+          interaction: 'read',
+          resourceType: 'Patient',
+          resourceTypeType: 'str',
+          resourceId: 'CARA_FHIR_TEST_PATIENT_ID',
+          resourceIdType: 'env',
+          partition: 'target.partition',
+          partitionType: 'msg',
+        });
+        for (let i = 0; i < 2; i++) {
+          const msg = await call({ target: { partition: platform.scpPatient.partition } });
+          assert.equal((msg.payload as Resource).id, 'patient');
+        }
+        const paths = platform.takeVaultRequests().map((r) => r.path);
+        assert.deepEqual(paths, Array(2).fill(`/fhir/${platform.scpPatient.partition}/Patient/patient`));
+      } finally {
+        delete process.env.CARA_FHIR_TEST_PATIENT_ID;
+      }
+    });
+
+    it('fails every message (not the deploy) when a fixed setting is not valid, and sends nothing', async function () {
+      const { fail } = await start({ interaction: 'read', resourceType: '../Patient', resourceTypeType: 'str', resourceId: 'patient', resourceIdType: 'str' });
+      for (let i = 0; i < 2; i++) {
+        const error = (await fail({ partition: PARTITION })).error as { code: string; message: string };
+        assert.equal(error.code, 'CARA_INPUT');
+        assert.match(error.message, /^(CaraError: )?the node's resourceType setting "\.\.\/Patient" is not allowed/);
+      }
+      assert.deepEqual(platform.takeVaultRequests(), []);
+    });
+
+    it('reports a msg path that cannot be read as CARA_INPUT, before any request', async function () {
+      const { fail } = await start({ interaction: 'read', resourceType: 'Patient', resourceTypeType: 'str', resourceId: 'patient', resourceIdType: 'str', partition: 'a[', partitionType: 'msg' });
+      const error = (await fail({ partition: PARTITION })).error as { code: string; message: string };
+      assert.equal(error.code, 'CARA_INPUT');
+      assert.match(error.message, /^(CaraError: )?msg\.a\[ could not be evaluated/);
+      assert.deepEqual(platform.takeVaultRequests(), []);
+    });
+  });
+
   describe('configuration', function () {
     it('fails every message clearly when no cara-config is selected, without a request', async function () {
       const { fail } = await start({ config: '', interaction: 'read', resourceType: 'Patient', resourceTypeType: 'str' });

@@ -9,7 +9,7 @@ import { ok } from '../shared/status';
 import { CaraError, isCaraError } from '../../src/errors';
 import type { FhirClient } from '../../src/fhir/client';
 import type { FhirRequest } from '../../src/fhir/types';
-import { buildFhirRequest, describeRequest, settingsFromDef, type FhirNodeDef, type FhirNodeSettings } from './request-builder';
+import { buildFhirRequest, describeRequest, prepareSettings, settingsFromDef, type FhirNodeDef, type FhirNodeSettings } from './request-builder';
 import { PartsSequence, resourcesOf, writeResource, writeResponse } from './output';
 
 /** The paging error, saying that the sequence already sent is a partial one (a Catch flow may want to discard it). */
@@ -66,7 +66,8 @@ export = function (RED: NodeAPI): void {
     let settings: FhirNodeSettings | undefined;
     let settingsError: CaraError | undefined;
     try {
-      settings = settingsFromDef(def);
+      // Fixed settings ('str', 'env', ...) are evaluated and checked here once, not per message.
+      settings = prepareSettings(RED, node, settingsFromDef(def));
     } catch (err) {
       settingsError = isCaraError(err) ? err : new CaraError('CARA_CONFIG', String(err));
     }

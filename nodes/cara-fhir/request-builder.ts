@@ -8,9 +8,11 @@ import { CaraError, inputError } from '../../src/errors';
 import { partitionFromAccountUrn } from '../../src/aim';
 import type { FhirInteraction, FhirQuery, FhirQueryValue, FhirRequest, PagingMode } from '../../src/fhir/types';
 import { RESOURCE_TYPE_PATTERN, validateId, validatePartition, validateResourceType, validateVersionId, normalizeOperation } from '../../src/fhir/urls';
-import { evaluateTyped, resolveSetting, type TypedSetting } from '../shared/typed-input';
+import { evaluateTypedNow, prepareSetting, resolveSettingNow, type PreparedSetting, type TypedSetting } from '../shared/typed-input';
 
 export type FhirField = 'resourceType' | 'id' | 'versionId' | 'query' | 'body' | 'operation' | 'ifMatch' | 'ifNoneExist';
+/** The fields read as text. */
+type TextField = Exclude<FhirField, 'body' | 'query'> | 'partition';
 
 /** The fields each interaction reads; the editor shows the same set. */
 export const FIELDS_BY_INTERACTION: Readonly<Record<FhirInteraction, readonly FhirField[]>> = {
@@ -29,6 +31,12 @@ export const FIELDS_BY_INTERACTION: Readonly<Record<FhirInteraction, readonly Fh
 };
 
 const INTERACTIONS = Object.keys(FIELDS_BY_INTERACTION) as FhirInteraction[];
+/** FIELDS_BY_INTERACTION as sets, built once rather than per message. */
+const USES_BY_INTERACTION: ReadonlyMap<FhirInteraction, ReadonlySet<FhirField>> = new Map(
+  INTERACTIONS.map((interaction) => [interaction, new Set(FIELDS_BY_INTERACTION[interaction])]),
+);
+/** Interactions that send a Prefer: return=... header when the node asks for one. */
+const TAKES_PREFER_RETURN: ReadonlySet<FhirInteraction> = new Set(['create', 'update', 'patch', 'transaction', 'batch', 'operation']);
 /**
  * Interactions that name their target by id, or by search criteria only when the node's
  * "conditional" option is ticked. Never inferred from a msg.query: a search node leaves one on
@@ -72,7 +80,13 @@ export interface FhirNodeDef extends NodeDef {
 
 export interface FhirNodeSettings {
   interaction: FhirInteraction;
-  typed: Record<FhirField | 'partition', TypedSetting>;
+  typed: Record<FhirField | 'partition', PreparedSetting>;
+  /**
+   * Text fields whose value is fixed at deploy, already checked (prepareSettings): `text` is what
+   * each message would read. A field whose fixed value fails its check is not here, so that each
+   * message fails with the same error as before.
+   */
+  fixedText?: Partial<Record<TextField, { text: string | undefined }>>;
   conditional: boolean;
   preferReturn?: FhirRequest['preferReturn'];
   searchVia: 'GET' | 'POST';
@@ -141,6 +155,29 @@ export function describeRequest(settings: FhirNodeSettings): string {
   return parts.join(' ');
 }
 
+/**
+ * Deploy-time evaluation of the settings that cannot change while the flow runs ('str', 'num',
+ * 'bool', 'json', 'env'), checked once as each message would check them; msg, flow, global and
+ * JSONata settings stay per message.
+ */
+export function prepareSettings(RED: NodeAPI, node: Node, settings: FhirNodeSettings): FhirNodeSettings {
+  const typed = Object.fromEntries(
+    Object.entries(settings.typed).map(([field, setting]) => [field, prepareSetting(RED, node, setting)]),
+  ) as FhirNodeSettings['typed'];
+  const fixedText: NonNullable<FhirNodeSettings['fixedText']> = {};
+  for (const field of Object.keys(TEXT_CHECKS) as TextField[]) {
+    const setting = typed[field];
+    // Only a value set in the node is read from it; an empty setting falls back to msg.<field>.
+    if (!setting.fixed || setting.value === '') continue;
+    try {
+      fixedText[field] = { text: checkText(field, setting, setting.fixed.value) };
+    } catch {
+      // Left to each message, which then fails with this error.
+    }
+  }
+  return { ...settings, typed, fixedText };
+}
+
 /** Where a value was read from, in the words of the flow author. */
 function sourceOf(setting: TypedSetting, conventional: string): string {
   if (setting.type === 'msg' && setting.value !== '') return `msg.${setting.value}`;
@@ -153,6 +190,31 @@ function absent(value: unknown): boolean {
 }
 
 type Validator = (value: unknown, property: string) => string;
+
+/** The library's own check of each text field (the one FhirClient repeats); none for the ETag and criteria. */
+const TEXT_CHECKS: Readonly<Record<TextField, Validator | undefined>> = {
+  partition: validatePartition,
+  resourceType: validateResourceType,
+  id: validateId,
+  versionId: validateVersionId,
+  operation: normalizeOperation,
+  ifMatch: undefined,
+  ifNoneExist: undefined,
+};
+
+/** A text field's value, checked and told where it came from; undefined when absent. */
+function checkText(field: TextField, setting: TypedSetting, value: unknown): string | undefined {
+  if (absent(value)) return undefined;
+  const where = sourceOf(setting, field);
+  const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+  if (typeof text !== 'string') throw inputError(where, `is a ${typeof value}`, 'a text');
+  const validate = TEXT_CHECKS[field];
+  return validate ? validate(text, where) : text.trim();
+}
+
+/** The body's default source. */
+const PAYLOAD: TypedSetting = { type: 'msg', value: 'payload' };
+const LOOKS_LIKE_JSON = /^\s*[[{]/;
 
 class MessageReader {
   readonly warned: Set<string>;
@@ -168,21 +230,22 @@ class MessageReader {
 
   /**
    * A string field: node setting, else the conventional msg property; undefined when absent.
-   * `validate` is the library's own check (the one FhirClient repeats), told where the value came from.
+   * Checked with the library's own check (TEXT_CHECKS), told where the value came from.
+   * Synchronous unless the setting is read from a context store or JSONata (then a Promise).
    */
-  async text(field: Exclude<FhirField, 'body' | 'query'> | 'partition', validate?: Validator): Promise<string | undefined> {
+  text(field: TextField): string | undefined | Promise<string | undefined> {
     const setting = this.settings.typed[field];
-    const value = await resolveSetting(this.RED, this.node, this.msg, setting, field, this.warned);
-    if (absent(value)) return undefined;
-    const where = sourceOf(setting, field);
-    const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
-    if (typeof text !== 'string') throw inputError(where, `is a ${typeof value}`, 'a text');
-    return validate ? validate(text, where) : text.trim();
+    const value = resolveSettingNow(this.RED, this.node, this.msg, setting, field, this.warned);
+    const fixed = this.settings.fixedText?.[field];
+    // resolveSettingNow still ran for a fixed value: it warns when msg.<field> tries to override it.
+    if (fixed) return fixed.text;
+    if (value instanceof Promise) return value.then((v: unknown) => checkText(field, setting, v));
+    return checkText(field, setting, value);
   }
 
   async query(): Promise<FhirQuery | undefined> {
     const setting = this.settings.typed.query;
-    const value = await resolveSetting(this.RED, this.node, this.msg, setting, 'query', this.warned);
+    const value = await resolveSettingNow(this.RED, this.node, this.msg, setting, 'query', this.warned);
     if (absent(value)) return undefined;
     return checkQuery(value, sourceOf(setting, 'query'));
   }
@@ -190,9 +253,9 @@ class MessageReader {
   /** The body defaults to msg.payload; it is the data, so a node setting does not warn about msg.payload. */
   async body(): Promise<unknown> {
     const setting = this.settings.typed.body;
-    const effective = setting.value === '' && setting.type !== 'json' ? { type: 'msg', value: 'payload' } : setting;
-    const value = await evaluateTyped(this.RED, this.node, this.msg, effective);
-    if (typeof value === 'string' && /^\s*[[{]/.test(value)) {
+    const effective = setting.value === '' && setting.type !== 'json' ? PAYLOAD : setting;
+    const value = await evaluateTypedNow(this.RED, this.node, this.msg, effective);
+    if (typeof value === 'string' && LOOKS_LIKE_JSON.test(value)) {
       try {
         return JSON.parse(value) as unknown;
       } catch {
@@ -210,6 +273,8 @@ class MessageReader {
   }
 }
 
+const LEADING_QUESTION_MARK = /^\?/;
+
 function shortValue(value: string): string {
   return value.length > 80 ? `${value.slice(0, 79)}…` : value;
 }
@@ -219,7 +284,7 @@ function isPrimitive(value: unknown): value is FhirQueryValue {
 }
 
 function checkQuery(value: unknown, where: string): FhirQuery {
-  if (typeof value === 'string') return value.trim().replace(/^\?/, '');
+  if (typeof value === 'string') return value.trim().replace(LEADING_QUESTION_MARK, '');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw inputError(where, `is a ${Array.isArray(value) ? 'array' : typeof value}`, 'a query string such as "status=active&_count=50" or an object of parameters');
   }
@@ -253,7 +318,7 @@ export async function buildFhirRequest(
   warned: Set<string>,
 ): Promise<FhirRequest> {
   const { interaction } = settings;
-  const uses = new Set(FIELDS_BY_INTERACTION[interaction]);
+  const uses = USES_BY_INTERACTION.get(interaction) ?? new Set(FIELDS_BY_INTERACTION[interaction]);
   const read = new MessageReader(RED, node, msg, settings, warned);
 
   const request: FhirRequest = { interaction, partition: await partitionOf(read, msg, interaction) };
@@ -263,19 +328,19 @@ export async function buildFhirRequest(
   // inject node's timestamp in msg.payload does not become one.
   if (interaction === 'operation' && (typeof body !== 'object' || body === null || Array.isArray(body))) body = undefined;
 
-  if (uses.has('resourceType')) request.resourceType = await read.text('resourceType', validateResourceType);
-  if (uses.has('id')) request.id = await read.text('id', validateId);
-  if (uses.has('versionId')) request.versionId = await read.text('versionId', validateVersionId);
+  if (uses.has('resourceType')) request.resourceType = await read.text('resourceType');
+  if (uses.has('id')) request.id = await read.text('id');
+  if (uses.has('versionId')) request.versionId = await read.text('versionId');
   if (uses.has('query') && (settings.conditional || !BY_ID_OR_CRITERIA.has(interaction))) request.query = await read.query();
-  if (uses.has('operation')) request.operation = await read.text('operation', normalizeOperation);
+  if (uses.has('operation')) request.operation = await read.text('operation');
   if (uses.has('ifMatch')) request.ifMatch = await read.text('ifMatch');
-  if (uses.has('ifNoneExist')) request.ifNoneExist = (await read.text('ifNoneExist'))?.replace(/^\?/, '');
+  if (uses.has('ifNoneExist')) request.ifNoneExist = (await read.text('ifNoneExist'))?.replace(LEADING_QUESTION_MARK, '');
   if (body !== undefined) request.body = body;
 
   completeFromBody(request, body, settings);
   checkRequired(request, settings);
 
-  if (settings.preferReturn && ['create', 'update', 'patch', 'transaction', 'batch', 'operation'].includes(interaction)) {
+  if (settings.preferReturn && TAKES_PREFER_RETURN.has(interaction)) {
     request.preferReturn = settings.preferReturn;
   }
   if (interaction === 'search') request.searchVia = settings.searchVia;
@@ -296,7 +361,7 @@ export async function buildFhirRequest(
 
 /** msg.partition (or the node's setting), else the partition of msg.accountUrn. */
 async function partitionOf(read: MessageReader, msg: NodeMessage, interaction: FhirInteraction): Promise<string> {
-  const partition = await read.text('partition', validatePartition);
+  const partition = await read.text('partition');
   if (partition) return partition;
   const accountUrn = msg.accountUrn;
   if (typeof accountUrn === 'string' && accountUrn !== '') {

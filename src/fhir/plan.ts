@@ -39,6 +39,8 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
 /** tracestate: printable ASCII only (no header injection), bounded as the W3C spec does. */
 const TRACESTATE = /^[\x20-\x7e]{1,512}$/;
 const ETAG = /^(W\/)?"[\x21\x23-\x7e]*"$/;
+const BARE_VERSION = /^[A-Za-z0-9.-]{1,64}$/;
+const ALL_ZEROS = /^0+$/;
 
 type JsonObject = Record<string, unknown>;
 
@@ -78,10 +80,12 @@ function typeFor(req: FhirRequest, body?: JsonObject): string {
   throw inputError('resourceType', 'is missing', 'a FHIR resource type such as "Observation"');
 }
 
-function traceHeaders(req: FhirRequest): Record<string, string> {
+/** The trace context headers, or undefined when there is none (most messages: nothing to copy). */
+function traceHeaders(req: FhirRequest): Record<string, string> | undefined {
+  if (req.traceparent === undefined) return undefined;
   const match = typeof req.traceparent === 'string' ? TRACEPARENT.exec(req.traceparent.trim()) : null;
   // An invalid traceparent is dropped (W3C: start a new trace), and its tracestate with it.
-  if (!match || match[1] === 'ff' || /^0+$/.test(match[2]) || /^0+$/.test(match[3])) return {};
+  if (!match || match[1] === 'ff' || ALL_ZEROS.test(match[2]) || ALL_ZEROS.test(match[3])) return undefined;
   const headers: Record<string, string> = { traceparent: match[0] };
   if (typeof req.tracestate === 'string' && TRACESTATE.test(req.tracestate)) headers.tracestate = req.tracestate;
   return headers;
@@ -89,14 +93,16 @@ function traceHeaders(req: FhirRequest): Record<string, string> {
 
 function ifMatch(value: unknown): string {
   if (typeof value === 'string' && ETAG.test(value.trim())) return value.trim();
-  if (typeof value === 'string' && /^[A-Za-z0-9.-]{1,64}$/.test(value.trim())) return `W/"${value.trim()}"`;
+  if (typeof value === 'string' && BARE_VERSION.test(value.trim())) return `W/"${value.trim()}"`;
   throw inputError('ifMatch', 'is not an ETag', 'a version ETag such as W/"3" (or just the version id, 3)');
 }
 
 function ifNoneExist(value: unknown, type: string): string {
   if (typeof value !== 'string') throw inputError('ifNoneExist', 'is not a string', 'search criteria such as "identifier=urn:oid:1.2.3|42"');
   // Accept "Observation?identifier=..." and "?identifier=..." as well as the bare criteria.
-  const criteria = value.trim().replace(new RegExp(`^${type}\\?`), '').replace(/^\?/, '');
+  const trimmed = value.trim();
+  const prefix = `${type}?`;
+  const criteria = (trimmed.startsWith(prefix) ? trimmed.slice(prefix.length) : trimmed).replace(/^\?/, '');
   const params = toSearchParams(criteria, 'ifNoneExist');
   if (params.size === 0) throw inputError('ifNoneExist', 'is empty', 'search criteria such as "identifier=urn:oid:1.2.3|42"');
   return params.toString();
@@ -143,14 +149,17 @@ export function planRequest(base: URL, req: FhirRequest): PlannedRequest {
     throw inputError('interaction', `"${String(req.interaction)}" is not known`, [...INTERACTIONS].join(', '));
   }
   const partition = validatePartition(req.partition);
-  const common: Record<string, string> = { accept: FHIR_JSON, ...traceHeaders(req) };
-  const pageHeaders = { ...common };
-  const headers: Record<string, string> = { ...common };
+  const trace = traceHeaders(req);
+  // Two objects: `headers` gets more below; the page requests must not see them.
+  const pageHeaders: Record<string, string> = trace ? { accept: FHIR_JSON, ...trace } : { accept: FHIR_JSON };
+  const headers: Record<string, string> = trace ? { accept: FHIR_JSON, ...trace } : { accept: FHIR_JSON };
   if (req.preferReturn !== undefined) {
     if (!PREFER_RETURN.has(req.preferReturn)) throw inputError('preferReturn', `is "${String(req.preferReturn)}"`, '"minimal", "representation" or "OperationOutcome"');
     headers.prefer = `return=${req.preferReturn}`;
   }
   const url = (segments: string[], params?: URLSearchParams): URL => vaultUrl(base, partition, segments, params);
+  // No query (most reads): no empty URLSearchParams to build and serialise.
+  const queryParams = (): URLSearchParams | undefined => (req.query === undefined || req.query === null ? undefined : toSearchParams(req.query));
   const json = (value: unknown, contentType = FHIR_JSON): string => {
     headers['content-type'] = contentType;
     return JSON.stringify(value);
@@ -163,12 +172,12 @@ export function planRequest(base: URL, req: FhirRequest): PlannedRequest {
 
   switch (req.interaction) {
     case 'read':
-      return single('GET', url([typeFor(req), requireId(req)], toSearchParams(req.query)), true, 'json');
+      return single('GET', url([typeFor(req), requireId(req)], queryParams()), true, 'json');
     case 'vread': {
       const type = typeFor(req);
       const id = requireId(req);
       if (req.versionId === undefined || req.versionId === '') throw inputError('versionId', 'is missing for vread', 'the version id to read, e.g. "2"');
-      return single('GET', url([type, id, '_history', validateVersionId(req.versionId)], toSearchParams(req.query)), true, 'json');
+      return single('GET', url([type, id, '_history', validateVersionId(req.versionId)], queryParams()), true, 'json');
     }
     case 'search': {
       const type = req.resourceType === undefined || req.resourceType === '' ? [] : [validateResourceType(req.resourceType)];
@@ -189,10 +198,10 @@ export function planRequest(base: URL, req: FhirRequest): PlannedRequest {
         if (segments.length === 0) throw inputError('resourceType', 'is missing for the history of one resource', 'the type of the resource whose id is given');
         segments.push(validateId(req.id));
       }
-      return { kind: 'paged', method: 'GET', url: url([...segments, '_history'], toSearchParams(req.query)), headers, pageHeaders, idempotent: true, expect: 'bundle' };
+      return { kind: 'paged', method: 'GET', url: url([...segments, '_history'], queryParams()), headers, pageHeaders, idempotent: true, expect: 'bundle' };
     }
     case 'capabilities':
-      return single('GET', url(['metadata'], toSearchParams(req.query)), true, 'json');
+      return single('GET', url(['metadata'], queryParams()), true, 'json');
     case 'create': {
       const body = resourceBody(req);
       const type = typeFor(req, body);

@@ -106,10 +106,12 @@ export function parseServiceUrl(property: string, value: string, example = 'http
   return url;
 }
 
+const TRAILING_SLASHES = /\/+$/;
+
 /** The configured FHIR base (e.g. https://ws-fhir-mtls.cara.ch/fhir), without trailing '/'. */
 export function normalizeBaseUrl(baseUrl: string): URL {
   const url = parseServiceUrl('fhirBaseUrl', baseUrl);
-  url.pathname = url.pathname.replace(/\/+$/, '');
+  url.pathname = url.pathname.replace(TRAILING_SLASHES, '');
   return url;
 }
 
@@ -118,8 +120,9 @@ export function normalizeBaseUrl(baseUrl: string): URL {
  * they are joined as they are (validated segments need no encoding; `$` is legal in paths).
  */
 export function vaultUrl(base: URL, partition: string, segments: string[], params?: URLSearchParams): URL {
+  // Copy and set, one path for every base: the setters encode what a parse of joined text would not.
   const url = new URL(base.href);
-  url.pathname = [base.pathname.replace(/\/+$/, ''), partition, ...segments].join('/');
+  url.pathname = [base.pathname.replace(TRAILING_SLASHES, ''), partition, ...segments].join('/');
   const search = params?.toString() ?? '';
   url.search = search ? `?${search}` : '';
   return url;
