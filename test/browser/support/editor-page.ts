@@ -244,16 +244,23 @@ export class EditorPage {
 
   // ------------------------------------------------------------------ deploy, run, debug
   async deploy(): Promise<void> {
-    const button = this.page.locator('#red-ui-header-button-deploy');
-    await button.click();
-    // A deploy with invalid nodes asks for confirmation: a test must notice, not click through it.
-    const confirm = this.page.locator('#node-dialog-confirm-deploy');
-    const done = this.page.locator('#red-ui-header-button-deploy.disabled');
-    await Promise.race([confirm.waitFor({ state: 'visible' }), done.waitFor({ state: 'attached' })]);
-    if (await confirm.isVisible()) {
-      const text = await confirm.innerText();
+    const page = this.page;
+    // The button turns "disabled" as soon as the POST starts (both editors): wait for its answer instead.
+    const posted = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname.endsWith('/flows'));
+    posted.catch(() => undefined);
+    await page.locator('#red-ui-header-button-deploy').click();
+    // A deploy with invalid or unknown nodes asks for confirmation (a modal notification in
+    // Node-RED 4 and 5): a test must notice, not click through it.
+    const confirm = page.locator('#red-ui-deploy-dialog-confirm-deploy-deploy');
+    // The loser of the race must not reject unhandled later.
+    const asked = confirm.waitFor({ state: 'visible' }).then(() => 'confirm' as const, () => 'no-confirm' as const);
+    const first = await Promise.race([posted.then(() => 'posted' as const), asked]);
+    if (first === 'confirm') {
+      const text = await page.locator('.red-ui-notification', { has: confirm }).innerText();
       throw new Error(`Deploy asked for confirmation: ${text}`);
     }
+    const response = await posted;
+    if (!response.ok()) throw new Error(`Deploy failed: HTTP ${response.status()} ${await response.text()}`);
   }
 
   /** Clicks the button on the left of an inject node. */
@@ -262,8 +269,12 @@ export class EditorPage {
   }
 
   async showDebugSidebar(): Promise<Locator> {
-    await this.page.locator('#red-ui-tab-debug-link-button').click();
-    const sidebar = this.page.locator('#red-ui-sidebar-content .red-ui-debug-content-list');
+    const sidebar = this.page.locator('#red-ui-sidebar-content .red-ui-debug-content-list, .red-ui-sidebar-content .red-ui-debug-content-list').first();
+    // Node-RED 5 shows the debug tab by default, and its tab button toggles: click only when hidden.
+    // Node-RED 4: a tab link with an id; Node-RED 5: a tab-bar button with data-tab-id.
+    if (!(await sidebar.isVisible())) {
+      await this.page.locator('#red-ui-tab-debug-link-button, .red-ui-sidebar-tab-bar button[data-tab-id="debug"]').first().click();
+    }
     await sidebar.waitFor({ state: 'visible' });
     return sidebar;
   }
