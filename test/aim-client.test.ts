@@ -7,22 +7,13 @@ import { AuthorizedHttp } from '../src/authorized';
 import { CaraError } from '../src/errors';
 import { normalizeMpiId } from '../src/mpi-id';
 import { startPeers, type Peers } from './support/cara-peers';
+import { rejection } from './support/assertions';
 
 const OID = '2.16.756.5.30.1.191.1.0.2.1';
 const MPI_1 = `urn:cara:mpi_id:${OID}/1001`;
 const MPI_2 = `urn:cara:mpi_id:${OID}/e2d9dbec-9f49-4944-8b6b-790e88d2bd0f`;
 const ACCOUNT_1 = 'urn:cara:account:19776259-4d3e-4a1d-85e3-f1c6e48ec7f1';
 const ACCOUNT_2 = 'urn:cara:account:patient_two';
-
-async function rejection(promise: Promise<unknown>): Promise<CaraError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof CaraError, `expected a CaraError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a rejection');
-}
 
 describe('normalizeMpiId', () => {
   it('accepts the URN and the bare <oid>/<extension> form', () => {

@@ -4,20 +4,10 @@
 import { strict as assert } from 'node:assert';
 import type { Agent } from 'undici';
 import { AuthorizedHttp, type AuthorizedRequest } from '../src/authorized';
-import { CaraError } from '../src/errors';
 import { backoffDelayMs, defaultSleep, retryAfterMs, retryPolicy } from '../src/retry';
 import { createPki, type Pki } from '../sandbox/pki';
 import { CountingTokens, sandboxAgent, startScriptedServer, type ScriptedServer } from './support/fault-server';
-
-async function rejection(promise: Promise<unknown>): Promise<CaraError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof CaraError, `expected a CaraError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the request to fail');
-}
+import { rejection } from './support/assertions';
 
 describe('AuthorizedHttp (ITI-72)', () => {
   let pki: Pki;

@@ -8,6 +8,7 @@ import { FhirClient } from '../src/fhir/client';
 import type { FhirRequest } from '../src/fhir/types';
 import { createCaraClient } from '../src/client';
 import { CLIENT_CN, CLIENT_ID, SCOPES, startPeers, type Peers } from './support/cara-peers';
+import { rejection } from './support/assertions';
 
 const P = 'client-test-partition';
 const OTHER = 'other-partition';
@@ -19,16 +20,6 @@ async function eventually(condition: () => boolean, timeoutMs: number, what: str
     if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CaraError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof CaraError, `expected a CaraError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a rejection');
 }
 
 interface Resource {

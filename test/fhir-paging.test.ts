@@ -3,11 +3,11 @@
  * more than 1,000 resources: modes, bounds, rebasing, and refusal of unsafe next links.
  */
 import { strict as assert } from 'node:assert';
-import { CaraError } from '../src/errors';
 import { FhirClient } from '../src/fhir/client';
 import { TRUNCATED_TAG, type FhirBundle, type FhirRequest, type FhirResponse } from '../src/fhir/types';
 import { startPeers, type Peers } from './support/cara-peers';
 import { startScriptedServer, type ScriptedServer } from './support/fault-server';
+import { rejection } from './support/assertions';
 
 const P = 'paging-partition';
 const OTHER = 'someone-else';
@@ -17,16 +17,6 @@ async function collect(pages: AsyncGenerator<FhirResponse>): Promise<FhirBundle[
   const result: FhirBundle[] = [];
   for await (const page of pages) result.push(page.body as FhirBundle);
   return result;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CaraError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof CaraError, `expected a CaraError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a rejection');
 }
 
 const ids = (bundles: FhirBundle[]): string[] =>

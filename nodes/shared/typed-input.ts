@@ -74,21 +74,8 @@ export function evaluateTypedNow(RED: NodeAPI, node: Node, msg: NodeMessage, set
  * A value set in the node wins over the message; the node warns (once per node and property)
  * when the message tries to override it, as core nodes do, so a flow author sees why msg was ignored.
  * `msgProperty` is the conventional message property, e.g. `resourceType`.
- */
-export async function resolveSetting(
-  RED: NodeAPI,
-  node: Node,
-  msg: NodeMessage,
-  setting: PreparedSetting,
-  msgProperty: string,
-  warned: Set<string>,
-): Promise<unknown> {
-  return resolveSettingNow(RED, node, msg, setting, msgProperty, warned);
-}
-
-/**
- * resolveSetting without a promise when none is needed (see evaluateTypedNow): the value, or a
- * Promise of it. A failing msg property throws synchronously.
+ * Returns the value, or a Promise of it only when one is needed (see evaluateTypedNow); a failing
+ * msg property throws synchronously.
  */
 export function resolveSettingNow(
   RED: NodeAPI,
